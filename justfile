@@ -1,0 +1,56 @@
+# StreamHouse tasks. `just --list` explains each; `just run` and `just test`
+# are the two a newcomer needs.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+gobin := `go env GOPATH` + "/bin"
+export PATH := gobin + ":" + env_var('PATH')
+
+versitygw_version := "v1.8.0"
+data_dir := env_var_or_default("STREAMHOUSE_DATA_DIR", ".streamhouse")
+
+# List the recipes.
+default:
+    @just --list
+
+# Run a whole dev cell on embedded defaults, keeping its data in ./.streamhouse.
+run *args:
+    go run ./cmd/streamhouse dev --data-dir {{data_dir}} {{args}}
+
+# Run lint, then every test with the race detector (needs PostgreSQL and versitygw: `just deps`).
+test: deps lint
+    go test -race -timeout 12m -count 1 ./...
+
+# go vet, staticcheck and the project's own rules (import directions).
+lint:
+    go vet ./...
+    go tool staticcheck ./...
+    go test -count 1 ./internal/lint/
+
+# Run every benchmark and print the results as a table (bench.txt keeps the raw output).
+bench:
+    go test -run '^$' -bench . -benchmem -count 1 -timeout 15m ./... | tee bench.txt
+    go tool benchstat -table .name -col /ref bench.txt 2>/dev/null || go tool benchstat bench.txt
+
+# Fuzz the segment decoder (default 60s; `just fuzz 5m`).
+fuzz time="60s":
+    go test -run '^$' -fuzz '^FuzzDecodeSegment$' -fuzztime {{time}} ./partition/
+
+# Install what the tests need and is missing: versitygw (go install) and, as root on Debian, PostgreSQL.
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v versitygw >/dev/null; then
+        echo "installing versitygw {{versitygw_version}} into {{gobin}} (about two minutes, once)"
+        go install github.com/versity/versitygw/cmd/versitygw@{{versitygw_version}}
+    fi
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "installing PostgreSQL from Debian's packages"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        else
+            echo "PostgreSQL is missing: install it (Debian: sudo apt-get install postgresql; macOS: brew install postgresql)" >&2
+            echo "or point the tests at a server with STREAMHOUSE_TEST_POSTGRES_URL=postgres://..." >&2
+            exit 1
+        fi
+    fi

@@ -1,0 +1,218 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The embedded store's layout: one top-level bucket per kind of row. Every key
+// starts with the tenant id except in tenants and tenantNames; integers are
+// fixed-width big-endian, so byte order is numeric order; free-text parts of a
+// key (group ids, subjects) are followed by a NUL, which they cannot contain.
+// This layout and the record structs below are a storage format: ONLY ADD.
+var (
+	bktTenants     = []byte("tenants")      // tenant                              → tenantRec
+	bktTenantNames = []byte("tenant_names") // name                                → tenant
+	bktTopics      = []byte("topics")       // tenant topic                        → topicRec; its sequence numbers topics
+	bktTopicNames  = []byte("topic_names")  // tenant name                         → topic
+	bktPartitions  = []byte("partitions")   // tenant topic partition(4)           → partitionRec
+	bktSegments    = []byte("segments")     // tenant topic partition(4) first     → segmentRec
+	bktOffsets     = []byte("offsets")      // tenant group 0 topic partition(4)   → offsetRec
+	bktSchemas     = []byte("schemas")      // tenant id                           → schemaRec
+	bktSchemaFPs   = []byte("schema_fps")   // tenant fingerprint                  → id
+	bktSchemaIDs   = []byte("schema_ids")   // tenant                              → last schema id given
+	bktSubjects    = []byte("subjects")     // tenant subject 0 version(4)         → versionRec
+
+	allBuckets = [][]byte{bktTenants, bktTenantNames, bktTopics, bktTopicNames, bktPartitions,
+		bktSegments, bktOffsets, bktSchemas, bktSchemaFPs, bktSchemaIDs, bktSubjects}
+)
+
+type tenantRec struct {
+	Name    string `json:"name"`
+	Created int64  `json:"created"` // unix µs
+}
+
+type topicRec struct {
+	Name           string `json:"name"`
+	Partitions     int32  `json:"partitions"`
+	Durability     string `json:"durability"`
+	RetentionMs    int64  `json:"retention_ms"`
+	RetentionBytes int64  `json:"retention_bytes"`
+	CleanupPolicy  string `json:"cleanup_policy"`
+	Created        int64  `json:"created"` // unix µs
+	Updated        int64  `json:"updated"` // unix µs
+}
+
+type partitionRec struct {
+	Epoch          int64  `json:"epoch"`
+	HighWatermark  int64  `json:"hw"`
+	LogStartOffset int64  `json:"log_start"`
+	LastWALSeq     uint64 `json:"last_wal_seq,omitempty"`
+}
+
+type segmentRec struct {
+	Epoch        int64  `json:"epoch"`
+	ObjectKey    string `json:"key"`
+	Position     int64  `json:"pos"`
+	Length       int64  `json:"len"`
+	ObjectSize   int64  `json:"object_size"`
+	LastOffset   int64  `json:"last"` // the first offset is in the key
+	MinTimestamp int64  `json:"min_ts"`
+	MaxTimestamp int64  `json:"max_ts"`
+	RecordCount  int64  `json:"records"`
+	WALSeq       uint64 `json:"wal_seq"`
+	Committed    int64  `json:"committed"` // unix µs
+}
+
+type offsetRec struct {
+	Offset    int64  `json:"offset"`
+	Metadata  string `json:"metadata,omitempty"`
+	Committed int64  `json:"committed"` // unix µs
+}
+
+type schemaRec struct {
+	Type       string            `json:"type"`
+	Text       string            `json:"text"`
+	Canonical  string            `json:"canonical"`
+	References []SchemaReference `json:"refs,omitempty"`
+}
+
+type versionRec struct {
+	SchemaID int64 `json:"schema_id"`
+	Deleted  bool  `json:"deleted,omitempty"`
+	Created  int64 `json:"created"` // unix µs
+}
+
+// Key building. Ids and offsets are non-negative, so their big-endian bytes
+// sort numerically.
+
+func be64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+func cat(parts ...[]byte) []byte {
+	var n int
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func topicKey(tenant, topic int64) []byte { return cat(be64(tenant), be64(topic)) }
+
+func partitionKey(p PartitionID) []byte {
+	return binary.BigEndian.AppendUint32(topicKey(p.Tenant, p.Topic), uint32(p.Partition))
+}
+
+func segmentKey(p PartitionID, first int64) []byte { return cat(partitionKey(p), be64(first)) }
+
+func groupPrefix(tenant int64, group string) []byte {
+	return cat(be64(tenant), []byte(group), []byte{0})
+}
+
+func offsetKey(tenant int64, group string, topic int64, partition int32) []byte {
+	return binary.BigEndian.AppendUint32(cat(groupPrefix(tenant, group), be64(topic)), uint32(partition))
+}
+
+// subjectPrefix is the prefix of a subject's version keys: tenant, subject,
+// NUL (the same shape as a group's).
+func subjectPrefix(tenant int64, subject string) []byte { return groupPrefix(tenant, subject) }
+
+func versionKey(tenant int64, subject string, version int) []byte {
+	return binary.BigEndian.AppendUint32(subjectPrefix(tenant, subject), uint32(version))
+}
+
+func readBE64(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
+
+// splitText splits a "tenant text NUL rest" key into text and rest.
+func splitText(k []byte) (string, []byte) {
+	i := bytes.IndexByte(k[8:], 0)
+	if i < 0 {
+		return string(k[8:]), nil
+	}
+	return string(k[8 : 8+i]), k[8+i+1:]
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// getJSON decodes the value under k into v; it reports false if k is absent.
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode value of key %x: %w", k, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return b.Put(k, raw)
+}
+
+// prefixScan calls fn for each key under prefix in order, until fn returns
+// false or an error. fn must not modify the bucket.
+func prefixScan(b *bolt.Bucket, prefix []byte, fn func(k, v []byte) (bool, error)) error {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteKeys removes keys collected during a scan (deleting while a cursor
+// walks can skip keys).
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deletePrefix removes every key under prefix, calling each (if not nil) on
+// each pair first.
+func deletePrefix(b *bolt.Bucket, prefix []byte, each func(k, v []byte) error) error {
+	var keys [][]byte
+	err := prefixScan(b, prefix, func(k, v []byte) (bool, error) {
+		keys = append(keys, bytes.Clone(k))
+		if each != nil {
+			return true, each(k, v)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return deleteKeys(b, keys)
+}
+
+func hasPrefix(k, prefix []byte) bool { return bytes.HasPrefix(k, prefix) }
+
+func beUint32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+// decodeValue decodes a raw JSON value.
+func decodeValue(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode value: %w", err)
+	}
+	return nil
+}

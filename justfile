@@ -15,7 +15,8 @@ default:
 
 # Run a whole dev cell on embedded defaults, keeping its data in ./.streamhouse.
 run *args:
-    go run ./cmd/streamhouse dev --data-dir {{data_dir}} {{args}}
+    go build -o .bin/streamhouse ./cmd/streamhouse
+    exec .bin/streamhouse dev --data-dir {{data_dir}} {{args}}
 
 # Run lint, then every test with the race detector (needs PostgreSQL and versitygw: `just deps`).
 test: deps lint
@@ -29,8 +30,8 @@ lint:
 
 # Run every benchmark and print the results as a table (bench.txt keeps the raw output).
 bench:
-    go test -run '^$' -bench . -benchmem -count 1 -timeout 15m ./... | tee bench.txt
-    go tool benchstat -table .name -col /ref bench.txt 2>/dev/null || go tool benchstat bench.txt
+    go test -run '^$' -bench . -benchmem -count 5 -timeout 15m ./... | tee bench.txt
+    go run ./internal/benchtable -ref encode=lz4-compress -ref decode=lz4-decompress < bench.txt
 
 # Fuzz the segment decoder (default 60s; `just fuzz 5m`).
 fuzz time="60s":

@@ -25,9 +25,10 @@ const (
 	// MaxFooterBytes bounds a footer: larger is treated as corruption.
 	MaxFooterBytes = 64 << 20
 
-	// minFooterEntry is the smallest partition entry with its length: 13
-	// one-byte fields, the length and one index entry of three bytes.
-	minFooterEntry = 17
+	// minFooterEntry is the smallest partition entry with its length: 12
+	// one-byte fields, one index entry of three bytes and the length byte.
+	// TestFooterOfTinyEntries builds entries of exactly this size.
+	minFooterEntry = 16
 )
 
 // PartitionIndex describes one partition's batches in a segment: what the
@@ -183,10 +184,12 @@ func decodeFooter(b []byte, footerPos int64) ([]PartitionIndex, error) {
 	if r.bad || n > uint64(len(b)/minFooterEntry) {
 		return nil, corruptf(footerPos, "bad partition count")
 	}
-	parts := make([]PartitionIndex, n)
-	seen := make(map[ID]struct{}, n)
+	// Grow with what decodes rather than trusting n: a crafted count with a
+	// valid CRC must not reserve memory the input does not back.
+	parts := make([]PartitionIndex, 0, min(n, 1024))
+	seen := make(map[ID]struct{}, min(n, 1024))
 	next := int64(0)
-	for i := range parts {
+	for i := range int(n) {
 		entryPos := footerPos + int64(r.p)
 		l := r.uvarint()
 		if r.bad || l > uint64(len(b)-r.p) {
@@ -202,7 +205,7 @@ func decodeFooter(b []byte, footerPos int64) ([]PartitionIndex, error) {
 			return nil, corruptf(entryPos, "partition entry %d: partition %s twice", i, p.ID)
 		}
 		seen[p.ID] = struct{}{}
-		parts[i] = p
+		parts = append(parts, p)
 		next = p.End()
 		r.p = end
 	}

@@ -259,3 +259,33 @@ func TestOpenWrongSize(t *testing.T) {
 		t.Fatalf("missing unsized: %v", err)
 	}
 }
+
+// TestFooterOfTinyEntries opens a segment whose footer entries are as small as
+// they can be (small ids and offsets, timestamp 0, one tiny batch each): the
+// partition count check must accept what the writer writes.
+func TestFooterOfTinyEntries(t *testing.T) {
+	ctx := context.Background()
+	w := NewSegmentWriter()
+	for p := range int32(3) {
+		b := Batch{BaseOffset: 0, ProducerID: NoProducer, Records: []Record{{Value: []byte("v")}}}
+		if err := w.Append(ID{Tenant: 1, Topic: 1, Partition: p}, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj, parts, err := w.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(ctx, putObject(t, obj), testKey, int64(len(obj)), 1<<20)
+	if err != nil {
+		t.Fatalf("open a segment of three minimal entries: %v", err)
+	}
+	if len(got) != 3 || len(parts) != 3 {
+		t.Fatalf("read %d partitions, writer reported %d; want 3", len(got), len(parts))
+	}
+	for id, bs := range got {
+		if len(bs) != 1 || len(bs[0].Records) != 1 || string(bs[0].Records[0].Value) != "v" {
+			t.Errorf("%s: read %+v, want one record with value v", id, bs)
+		}
+	}
+}

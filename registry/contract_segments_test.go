@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -270,8 +271,8 @@ func testRetention(t *testing.T, s Store) {
 
 	removed, err := s.DeleteSegmentsBefore(ctx, p, epoch, 15)
 	noErr(t, "DeleteSegmentsBefore 15", err)
-	if len(removed) != 1 || removed[0].ObjectKey != "a" {
-		t.Errorf("DeleteSegmentsBefore(15) removed %s, want a", segsString(removed))
+	if len(removed.Segments) != 1 || removed.Segments[0].ObjectKey != "a" || !slices.Equal(removed.UnreferencedObjects, []string{"a"}) {
+		t.Errorf("DeleteSegmentsBefore(15) removed %s, unreferenced %q; want a, a", segsString(removed.Segments), removed.UnreferencedObjects)
 	}
 	if got := mustPartition(t, s, p); got.LogStartOffset != 15 || got.HighWatermark != 30 {
 		t.Errorf("partition after retention = %+v, want log start 15", got)
@@ -288,8 +289,8 @@ func testRetention(t *testing.T, s Store) {
 	for _, back := range []int64{15, 10, 0} {
 		removed, err = s.DeleteSegmentsBefore(ctx, p, epoch, back)
 		noErr(t, "DeleteSegmentsBefore backward", err)
-		if len(removed) != 0 {
-			t.Errorf("DeleteSegmentsBefore(%d) removed %s", back, segsString(removed))
+		if len(removed.Segments) != 0 || len(removed.UnreferencedObjects) != 0 {
+			t.Errorf("DeleteSegmentsBefore(%d) removed %s, %q", back, segsString(removed.Segments), removed.UnreferencedObjects)
 		}
 	}
 	if got := mustPartition(t, s, p); got.LogStartOffset != 15 {
@@ -305,13 +306,13 @@ func testRetention(t *testing.T, s Store) {
 
 	removed, err = s.DeleteSegmentsBefore(ctx, p, AnyEpoch, 20)
 	noErr(t, "DeleteSegmentsBefore AnyEpoch", err)
-	if len(removed) != 1 || removed[0].ObjectKey != "b" {
-		t.Errorf("DeleteSegmentsBefore(20) removed %s, want b", segsString(removed))
+	if len(removed.Segments) != 1 || removed.Segments[0].ObjectKey != "b" || !slices.Equal(removed.UnreferencedObjects, []string{"b"}) {
+		t.Errorf("DeleteSegmentsBefore(20) removed %s, unreferenced %q; want b, b", segsString(removed.Segments), removed.UnreferencedObjects)
 	}
 	removed, err = s.DeleteSegmentsBefore(ctx, p, epoch, 30) // everything
 	noErr(t, "DeleteSegmentsBefore all", err)
-	if len(removed) != 1 || removed[0].ObjectKey != "c" {
-		t.Errorf("DeleteSegmentsBefore(30) removed %s, want c", segsString(removed))
+	if len(removed.Segments) != 1 || removed.Segments[0].ObjectKey != "c" || !slices.Equal(removed.UnreferencedObjects, []string{"c"}) {
+		t.Errorf("DeleteSegmentsBefore(30) removed %s, unreferenced %q; want c, c", segsString(removed.Segments), removed.UnreferencedObjects)
 	}
 	if got := mustPartition(t, s, p); got.LogStartOffset != 30 || got.HighWatermark != 30 || got.LastWALSeq != 30 {
 		t.Errorf("partition after full retention = %+v, want log start, watermark and last WAL sequence 30", got)

@@ -31,6 +31,9 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		{"CommitRefusedInvalid", testCommitRefusedInvalid},
 		{"CommitSegmentsAllOrNothing", testCommitSegmentsAllOrNothing},
 		{"Retention", testRetention},
+		{"SharedObjectRetention", testSharedObjectRetention},
+		{"SharedObjectDeleteTopic", testSharedObjectDeleteTopic},
+		{"LostCommitReply", testLostCommitReply},
 		{"CancelledContext", testCancelledContext},
 		{"GroupOffsets", testGroupOffsets},
 		{"GroupOffsetsValidation", testGroupOffsetsValidation},
@@ -39,6 +42,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		{"SchemaReferences", testSchemaReferences},
 		{"FencingRace", testFencingRace},
 		{"PackedCommitRace", testPackedCommitRace},
+		{"SharedObjectRace", testSharedObjectRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

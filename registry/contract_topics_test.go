@@ -226,11 +226,12 @@ func testDeleteTopic(t *testing.T, s Store) {
 	removed, err := s.DeleteTopic(ctx, tn.ID, doomed.ID)
 	noErr(t, "DeleteTopic", err)
 	var keys []string
-	for _, sg := range removed {
+	for _, sg := range removed.Segments {
 		keys = append(keys, sg.ObjectKey)
 	}
-	if !slices.Equal(keys, []string{"d0a", "d0b", "d1a"}) {
-		t.Errorf("DeleteTopic returned %s, want d0a d0b d1a", segsString(removed))
+	if !slices.Equal(keys, []string{"d0a", "d0b", "d1a"}) || !slices.Equal(removed.UnreferencedObjects, keys) {
+		t.Errorf("DeleteTopic returned %s, unreferenced %q; want d0a d0b d1a, all unreferenced",
+			segsString(removed.Segments), removed.UnreferencedObjects)
 	}
 	_, err = s.Topic(ctx, tn.ID, "doomed")
 	wantErr(t, "Topic after delete", err, ErrNotFound)

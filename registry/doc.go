@@ -8,8 +8,12 @@
 //   - Postgres (OpenPostgres): the production catalogue, on pgx/v5's pool.
 //     Its schema lives in migrations/*.sql, embedded in the binary and applied
 //     in order on open, each in its own transaction under a transaction-level
-//     advisory lock, and recorded in schema_migrations, so two agents starting
-//     at once neither race nor apply a migration twice.
+//     advisory lock, and recorded in schema_migrations with the sha256 of the
+//     file, so two agents starting at once neither race nor apply a migration
+//     twice, and a binary whose copy of an applied migration differs refuses
+//     to open (ErrInvalid naming the file). A transaction aborted by a
+//     deadlock (40P01) or serialization failure (40001) is run again, up to
+//     three times in all, so callers do not see those errors.
 //   - Embedded (OpenEmbedded): the dev cell's catalogue, one bbolt file under
 //     the data directory, needing no external service and durable across
 //     restarts.
@@ -36,6 +40,17 @@
 // is self-describing so a field added later reads back as its zero value from
 // older files, and a dump of the file stays readable when debugging. The
 // record structs are a storage format: only add fields to them.
+//
+// # Deleting objects
+//
+// One object may hold segments of several partitions and topics
+// (CommitSegments), so DeleteTopic and DeleteSegmentsBefore return Removed:
+// the removed segments and, decided in the same transaction, the object keys
+// no remaining segment refers to. Only those objects may be deleted. The
+// embedded store keeps an object → segment index (bucket object_refs) for
+// this; PostgreSQL asks the segments_object_key index, under a per-object
+// advisory lock so that concurrent removals of an object's last segments
+// report it exactly once.
 //
 // # Scoping
 //

@@ -28,9 +28,25 @@ func OpenEmbedded(path string) (*Embedded, error) {
 		return nil, fmt.Errorf("open embedded registry %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		// A file from before bktObjectRefs existed gets it filled from the
+		// segments it already holds.
+		backfillRefs := tx.Bucket(bktObjectRefs) == nil && tx.Bucket(bktSegments) != nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		if backfillRefs {
+			refs := tx.Bucket(bktObjectRefs)
+			err := tx.Bucket(bktSegments).ForEach(func(k, v []byte) error {
+				var r segmentRec
+				if err := decodeValue(v, &r); err != nil {
+					return err
+				}
+				return refs.Put(objectRefKey(r.ObjectKey, k), []byte{})
+			})
+			if err != nil {
+				return fmt.Errorf("index segments by object: %w", err)
 			}
 		}
 		return nil

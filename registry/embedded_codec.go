@@ -27,9 +27,12 @@ var (
 	bktSchemaFPs   = []byte("schema_fps")   // tenant fingerprint                  → id
 	bktSchemaIDs   = []byte("schema_ids")   // tenant                              → last schema id given
 	bktSubjects    = []byte("subjects")     // tenant subject 0 version(4)         → versionRec
+	// bktObjectRefs indexes segments by object, so a delete can tell whether
+	// an object is still referenced: one empty-valued key per segment row.
+	bktObjectRefs = []byte("object_refs") // len(key)(4) object-key segment-key → empty
 
 	allBuckets = [][]byte{bktTenants, bktTenantNames, bktTopics, bktTopicNames, bktPartitions,
-		bktSegments, bktOffsets, bktSchemas, bktSchemaFPs, bktSchemaIDs, bktSubjects}
+		bktSegments, bktOffsets, bktSchemas, bktSchemaFPs, bktSchemaIDs, bktSubjects, bktObjectRefs}
 )
 
 type tenantRec struct {
@@ -112,6 +115,17 @@ func partitionKey(p PartitionID) []byte {
 }
 
 func segmentKey(p PartitionID, first int64) []byte { return cat(partitionKey(p), be64(first)) }
+
+// objectRefPrefix is the prefix of an object's keys in bktObjectRefs. The
+// length comes first so that no object key is a prefix of another's entries
+// (object keys may contain any byte, NUL included).
+func objectRefPrefix(objectKey string) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(objectKey))), objectKey...)
+}
+
+func objectRefKey(objectKey string, segKey []byte) []byte {
+	return cat(objectRefPrefix(objectKey), segKey)
+}
 
 func groupPrefix(tenant int64, group string) []byte {
 	return cat(be64(tenant), []byte(group), []byte{0})

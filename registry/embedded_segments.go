@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -56,6 +57,9 @@ func (e *Embedded) commitSegmentTx(tx *bolt.Tx, s Segment) error {
 	}
 	s.CommittedAt = e.now()
 	if err := putJSON(segs, k, segmentToRec(s)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktObjectRefs).Put(objectRefKey(s.ObjectKey, k), []byte{}); err != nil {
 		return err
 	}
 	p.HighWatermark = s.LastOffset + 1
@@ -175,9 +179,10 @@ func (e *Embedded) LatestSegment(ctx context.Context, id PartitionID) (Segment, 
 }
 
 // DeleteSegmentsBefore implements SegmentIndex.
-func (e *Embedded) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) ([]Segment, error) {
-	removed := []Segment{}
+func (e *Embedded) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) (Removed, error) {
+	var out Removed
 	err := e.update(ctx, func(tx *bolt.Tx) error {
+		out = emptyRemoved()
 		p, err := getPartition(tx, id)
 		if err != nil {
 			return err
@@ -198,7 +203,7 @@ func (e *Embedded) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epo
 			if err != nil || s.LastOffset >= newLogStart {
 				return false, err
 			}
-			removed = append(removed, s)
+			out.Segments = append(out.Segments, s)
 			keys = append(keys, segmentKey(id, s.FirstOffset))
 			return true, nil
 		})
@@ -208,13 +213,38 @@ func (e *Embedded) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epo
 		if err := deleteKeys(segs, keys); err != nil {
 			return err
 		}
+		if out.UnreferencedObjects, err = dropObjectRefs(tx, out.Segments); err != nil {
+			return err
+		}
 		p.LogStartOffset = newLogStart
 		return putPartition(tx, p)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delete segments of %s before %d: %w", id, newLogStart, err)
+		return Removed{}, fmt.Errorf("delete segments of %s before %d: %w", id, newLogStart, err)
 	}
-	return removed, nil
+	return out, nil
+}
+
+// dropObjectRefs removes the removed segments' entries from bktObjectRefs
+// and returns their distinct object keys, sorted, that have no entry left.
+func dropObjectRefs(tx *bolt.Tx, removed []Segment) ([]string, error) {
+	refs := tx.Bucket(bktObjectRefs)
+	objects := map[string]bool{}
+	for _, s := range removed {
+		if err := refs.Delete(objectRefKey(s.ObjectKey, segmentKey(s.Partition, s.FirstOffset))); err != nil {
+			return nil, err
+		}
+		objects[s.ObjectKey] = true
+	}
+	out := []string{}
+	for key := range objects {
+		prefix := objectRefPrefix(key)
+		if k, _ := refs.Cursor().Seek(prefix); k == nil || !hasPrefix(k, prefix) {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // seekContaining positions c on the partition's segment with the greatest

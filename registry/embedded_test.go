@@ -3,6 +3,8 @@ package registry
 import (
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // openEmbedded opens a store without fsync: the contract is about
@@ -121,4 +123,34 @@ func checkSample(t *testing.T, s Store, w sample) {
 			tn2.ID, tp2.ID, sv2.Schema.ID, tn.ID, tp.ID, sv.Schema.ID)
 	}
 	mustCommit(t, s, newSeg(w.p, 1, 20, 29, "c"))
+}
+
+// TestEmbeddedObjectRefsBackfill: a file written before the object index
+// existed gets it built on open, so shared objects are still told apart.
+func TestEmbeddedObjectRefsBackfill(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := OpenEmbedded(path)
+	noErr(t, "open", err)
+	tn := mustTenant(t, s, "t")
+	tp := mustTopic(t, s, tn.ID, "orders", 2)
+	p0, p1 := PartitionID{tn.ID, tp.ID, 0}, PartitionID{tn.ID, tp.ID, 1}
+	noErr(t, "CommitSegments", s.CommitSegments(ctx, []Segment{newSeg(p0, 0, 0, 9, "packed"), newSeg(p1, 0, 0, 9, "packed")}))
+	noErr(t, "drop the index", s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bktObjectRefs) }))
+	noErr(t, "close", s.Close())
+
+	s, err = OpenEmbedded(path)
+	noErr(t, "reopen", err)
+	defer s.Close()
+	r, err := s.DeleteSegmentsBefore(ctx, p0, AnyEpoch, 10)
+	noErr(t, "DeleteSegmentsBefore p0", err)
+	if len(r.Segments) != 1 || len(r.UnreferencedObjects) != 0 {
+		t.Errorf("p0 retention = %s, unreferenced %q; want one segment, none", segsString(r.Segments), r.UnreferencedObjects)
+	}
+	r, err = s.DeleteSegmentsBefore(ctx, p1, AnyEpoch, 10)
+	noErr(t, "DeleteSegmentsBefore p1", err)
+	if len(r.UnreferencedObjects) != 1 || r.UnreferencedObjects[0] != "packed" {
+		t.Errorf("p1 retention: unreferenced %q, want [packed]", r.UnreferencedObjects)
+	}
 }

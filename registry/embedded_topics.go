@@ -118,9 +118,10 @@ func (e *Embedded) UpdateRetention(ctx context.Context, tenant, id int64, retent
 }
 
 // DeleteTopic implements Topics.
-func (e *Embedded) DeleteTopic(ctx context.Context, tenant, id int64) ([]Segment, error) {
-	removed := []Segment{}
+func (e *Embedded) DeleteTopic(ctx context.Context, tenant, id int64) (Removed, error) {
+	var out Removed
 	err := e.update(ctx, func(tx *bolt.Tx) error {
+		out = emptyRemoved()
 		t, err := getTopic(tx, tenant, id)
 		if err != nil {
 			return err
@@ -138,10 +139,13 @@ func (e *Embedded) DeleteTopic(ctx context.Context, tenant, id int64) ([]Segment
 		}
 		err = deletePrefix(tx.Bucket(bktSegments), prefix, func(k, v []byte) error {
 			s, err := decodeSegment(k, v)
-			removed = append(removed, s)
+			out.Segments = append(out.Segments, s)
 			return err
 		})
 		if err != nil {
+			return err
+		}
+		if out.UnreferencedObjects, err = dropObjectRefs(tx, out.Segments); err != nil {
 			return err
 		}
 		// Offsets are keyed by group first: scan the tenant's.
@@ -159,9 +163,9 @@ func (e *Embedded) DeleteTopic(ctx context.Context, tenant, id int64) ([]Segment
 		return deleteKeys(offsets, keys)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delete topic %d of tenant %d: %w", id, tenant, err)
+		return Removed{}, fmt.Errorf("delete topic %d of tenant %d: %w", id, tenant, err)
 	}
-	return removed, nil
+	return out, nil
 }
 
 // Partition implements Topics.

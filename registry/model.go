@@ -210,3 +210,25 @@ const LatestVersion = -1
 // AnyEpoch, as DeleteSegmentsBefore's epoch, skips the epoch check (for a
 // janitor that does not own the partition).
 const AnyEpoch int64 = -1
+
+// Removed is what DeleteTopic and DeleteSegmentsBefore took out of the
+// segment index.
+//
+// One object may hold the segments of several partitions, even of different
+// topics (see CommitSegments), so an object is not garbage just because one
+// of its segments was removed. UnreferencedObjects lists the object keys of
+// the removed segments that no segment left in the index refers to any more,
+// decided in the same transaction as the removal: only those objects may be
+// deleted. The key of a removed segment that is not listed is still in use
+// and its object MUST NOT be deleted; it is reported again by the call that
+// removes its last segment.
+type Removed struct {
+	// Segments are the removed index rows, sorted by partition and offset
+	// (never nil).
+	Segments []Segment
+	// UnreferencedObjects are the distinct object keys, sorted bytewise,
+	// that no remaining segment uses (never nil).
+	UnreferencedObjects []string
+}
+
+func emptyRemoved() Removed { return Removed{Segments: []Segment{}, UnreferencedObjects: []string{}} }

@@ -2,13 +2,17 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,9 +59,10 @@ func (p *Postgres) Close() error {
 }
 
 type migration struct {
-	version int
-	name    string
-	sql     string
+	version  int
+	name     string
+	sql      string
+	checksum string // hex sha256 of the file
 }
 
 // loadMigrations returns the embedded migrations sorted by version; file
@@ -78,7 +83,7 @@ func loadMigrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(body)})
+		out = append(out, newMigration(v, e.Name(), string(body)))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	for i := 1; i < len(out); i++ {
@@ -89,11 +94,25 @@ func loadMigrations() ([]migration, error) {
 	return out, nil
 }
 
+func newMigration(version int, name, sql string) migration {
+	sum := sha256.Sum256([]byte(sql))
+	return migration{version: version, name: name, sql: sql, checksum: hex.EncodeToString(sum[:])}
+}
+
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
+	return applyMigrations(ctx, pool, ms)
+}
+
+// applyMigrations applies ms in order, each in its own transaction, skipping
+// those recorded in schema_migrations. It refuses (ErrInvalid, naming the
+// file) when an applied migration's file is not the one that was applied:
+// its sha256 is recorded with it. A row recorded before checksums were kept
+// gets the current file's.
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 	for _, m := range ms {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
@@ -102,20 +121,32 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    integer PRIMARY KEY,
 				name       text NOT NULL,
-				applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+				checksum   text, -- hex sha256 of the migration file
+				applied_at timestamptz NOT NULL DEFAULT now());
+				ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text`); err != nil {
 				return err
 			}
-			var done bool
-			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)", m.version).Scan(&done); err != nil {
+			var name string
+			var sum *string
+			err := tx.QueryRow(ctx, "SELECT name, checksum FROM schema_migrations WHERE version = $1", m.version).Scan(&name, &sum)
+			switch {
+			case err == nil && sum == nil:
+				_, err = tx.Exec(ctx, "UPDATE schema_migrations SET checksum = $2 WHERE version = $1", m.version, m.checksum)
 				return err
-			}
-			if done {
+			case err == nil && *sum != m.checksum:
+				return &ValidationError{Field: "migration file", Value: m.name, Reason: fmt.Sprintf(
+					"changed since it was applied (as %s): sha256 %s, applied %s; never edit an applied migration, add the next file",
+					name, m.checksum, *sum)}
+			case err == nil:
 				return nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
 			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil { // no arguments: simple protocol, many statements
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+			_, err = tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+				m.version, m.name, m.checksum)
 			return err
 		})
 		if err != nil {
@@ -137,6 +168,9 @@ const (
 	pgUniqueViolation     = "23505"
 	pgForeignKeyViolation = "23503"
 	pgCheckViolation      = "23514"
+
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
 )
 
 // pgCode returns the SQLSTATE of err, or "".
@@ -174,8 +208,45 @@ func mapPgError(err error) error {
 	return fmt.Errorf("%s: %w", detail, sentinel)
 }
 
+// Transaction retry: a deadlock or a serialization failure aborts the whole
+// transaction through no fault of its own, so inTx runs it again, at most
+// txAttempts times in all, waiting txBackoff, then twice that, in between.
+const (
+	txAttempts = 3
+	txBackoff  = 10 * time.Millisecond
+)
+
 // inTx runs fn in a transaction: committed if fn returns nil, else rolled
-// back.
+// back. A deadlock (40P01) or serialization failure (40001), from fn's
+// statements or the commit, rolls back and runs fn again in a new
+// transaction, up to txAttempts times, so fn must set all its results afresh
+// on each run. The backoff between attempts gives up when ctx ends.
 func (p *Postgres) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, p.pool, fn)
+	backoff := txBackoff
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, p.pool, fn)
+		if attempt >= txAttempts || !retryable(err) {
+			return err
+		}
+		// Jitter, so the transactions that collided do not collide again.
+		wait := backoff/2 + rand.N(backoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+// retryable reports whether err aborted a transaction that may simply be
+// run again.
+func retryable(err error) bool {
+	switch pgCode(err) {
+	case pgSerializationFailure, pgDeadlockDetected:
+		return true
+	}
+	return false
 }

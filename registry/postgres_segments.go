@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -148,9 +149,10 @@ func (p *Postgres) oneSegment(ctx context.Context, id PartitionID, cond string, 
 }
 
 // DeleteSegmentsBefore implements SegmentIndex.
-func (p *Postgres) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) ([]Segment, error) {
-	removed := []Segment{}
+func (p *Postgres) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) (Removed, error) {
+	var out Removed
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		out = emptyRemoved() // the transaction may be retried
 		part, err := getPgPartition(ctx, tx, id, true)
 		if err != nil {
 			return err
@@ -169,7 +171,10 @@ func (p *Postgres) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epo
 		if err != nil {
 			return err
 		}
-		if removed, err = pgx.CollectRows(rows, scanSegmentRow); err != nil {
+		if out.Segments, err = pgx.CollectRows(rows, scanSegmentRow); err != nil {
+			return err
+		}
+		if out.UnreferencedObjects, err = unreferencedObjects(ctx, tx, out.Segments); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE partitions SET log_start_offset = $4 WHERE `+wherePartition,
@@ -177,10 +182,53 @@ func (p *Postgres) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epo
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delete segments of %s before %d: %w", id, newLogStart, err)
+		return Removed{}, fmt.Errorf("delete segments of %s before %d: %w", id, newLogStart, err)
 	}
-	sortSegments(removed)
-	return removed, nil
+	sortSegments(out.Segments)
+	return out, nil
+}
+
+// objectLockClass is the first key of the pg_advisory_xact_lock(int, int)
+// locks that unreferencedObjects takes per object key.
+const objectLockClass int32 = 0x53484f42 // "SHOB"
+
+// unreferencedObjects returns the distinct object keys of removed, sorted,
+// that no segment row refers to any more. tx has already deleted removed's
+// rows. Two transactions each removing the last-but-one reference to an
+// object would, under READ COMMITTED, each still see the other's row and
+// neither report the object; so the check first takes a transaction-level
+// advisory lock per object key (in sorted order: no deadlock among them),
+// and a statement run after the other transaction commits sees its delete.
+// The lookups use the segments_object_key index.
+func unreferencedObjects(ctx context.Context, tx pgx.Tx, removed []Segment) ([]string, error) {
+	keys := make([]string, 0, len(removed))
+	for _, s := range removed {
+		keys = append(keys, s.ObjectKey)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if len(keys) == 0 {
+		return []string{}, nil
+	}
+	for _, k := range keys {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, objectLockClass, k); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT k FROM unnest($1::text[]) AS k
+		WHERE NOT EXISTS (SELECT 1 FROM segments WHERE object_key = k)`, keys)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(out) // bytewise, whatever the database's collation
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
 }
 
 func scanSegmentRow(r pgx.CollectableRow) (Segment, error) { return scanSegment(r) }

@@ -98,9 +98,10 @@ func (p *Postgres) UpdateRetention(ctx context.Context, tenant, id int64, retent
 }
 
 // DeleteTopic implements Topics.
-func (p *Postgres) DeleteTopic(ctx context.Context, tenant, id int64) ([]Segment, error) {
-	var removed []Segment
+func (p *Postgres) DeleteTopic(ctx context.Context, tenant, id int64) (Removed, error) {
+	var out Removed
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		out = emptyRemoved() // the transaction may be retried
 		// Lock the partitions first, so no segment commit slips in between
 		// collecting the segments and the cascade.
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM partitions WHERE tenant_id = $1 AND topic_id = $2
@@ -111,20 +112,24 @@ func (p *Postgres) DeleteTopic(ctx context.Context, tenant, id int64) ([]Segment
 		if err != nil {
 			return err
 		}
-		if removed, err = pgx.CollectRows(rows, scanSegmentRow); err != nil {
+		if out.Segments, err = pgx.CollectRows(rows, scanSegmentRow); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM topics WHERE tenant_id = $1 AND id = $2`, tenant, id)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = notFound("topic %d in tenant %d", id, tenant)
 		}
+		if err != nil {
+			return err
+		}
+		out.UnreferencedObjects, err = unreferencedObjects(ctx, tx, out.Segments)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delete topic %d of tenant %d: %w", id, tenant, err)
+		return Removed{}, fmt.Errorf("delete topic %d of tenant %d: %w", id, tenant, err)
 	}
-	sortSegments(removed)
-	return removed, nil
+	sortSegments(out.Segments)
+	return out, nil
 }
 
 // Partition implements Topics.

@@ -54,11 +54,15 @@ type Topics interface {
 	UpdateRetention(ctx context.Context, tenant, id int64, retentionMs, retentionBytes int64) (Topic, error)
 	// DeleteTopic removes the topic for good, in one transaction: its row,
 	// its partitions, its segment index and every group's offsets on it.
-	// It returns the removed segments so the caller can delete their objects
-	// (the caller should do so; an object left behind is garbage for the
-	// collector, as after a failed commit). The name is free at once; a topic
-	// created with it gets a new id. Unknown topic: ErrNotFound.
-	DeleteTopic(ctx context.Context, tenant, id int64) ([]Segment, error)
+	// It returns the removed segments and, decided in the same transaction,
+	// the object keys no remaining segment refers to (Removed). The caller
+	// should delete exactly the objects in UnreferencedObjects, and no
+	// other: an object may also hold other topics' segments, and deleting it
+	// while they are indexed loses committed data. (An unreferenced object
+	// left behind is only garbage for the collector, as after a failed
+	// commit.) The name is free at once; a topic created with it gets a new
+	// id. Unknown topic: ErrNotFound.
+	DeleteTopic(ctx context.Context, tenant, id int64) (Removed, error)
 
 	// Partition returns one partition, or ErrNotFound.
 	Partition(ctx context.Context, id PartitionID) (Partition, error)
@@ -81,13 +85,25 @@ type SegmentIndex interface {
 	// watermark, then writes the row and sets the high watermark to
 	// s.LastOffset+1. A refused commit writes nothing. Invalid fields:
 	// ErrInvalid; unknown partition: ErrNotFound. s.CommittedAt is ignored.
+	//
+	// A commit is not idempotent. If its reply is lost (a network error, a
+	// timeout after the server committed), a retry of the same segment gets
+	// ErrOffsetConflict although the first attempt landed. The caller tells
+	// "mine landed" from a real conflict (another owner's segment) by
+	// reading SegmentAt(s.Partition, s.FirstOffset) (or LatestSegment) and
+	// comparing its ObjectKey with its own: as long as every upload gets a
+	// fresh object key, an equal key means the earlier attempt committed,
+	// and any other outcome is a real conflict.
 	CommitSegment(ctx context.Context, s Segment) error
 	// CommitSegments commits several segments, all or nothing: typically the
 	// ranges of several partitions packed into one object, and possibly
 	// consecutive segments of one partition (in offset order). Each is
 	// checked as by CommitSegment against the state left by those before it;
 	// the first refusal rolls back all and is returned, naming the segment.
-	// An empty slice is a no-op.
+	// An empty slice is a no-op. After a lost reply, a retry gets
+	// ErrOffsetConflict as described at CommitSegment; since all or none
+	// landed, checking any one segment's ObjectKey (via SegmentAt at its
+	// first offset) tells which.
 	CommitSegments(ctx context.Context, segs []Segment) error
 	// ListSegments returns up to limit segments (limit <= 0: all) of the
 	// partition whose LastOffset >= from, sorted by offset: the first one
@@ -109,13 +125,16 @@ type SegmentIndex interface {
 	LatestSegment(ctx context.Context, id PartitionID) (Segment, error)
 	// DeleteSegmentsBefore applies retention, in one transaction: it moves
 	// the partition's log start offset up to newLogStart and removes the
-	// index rows wholly below it (LastOffset < newLogStart), returning them
-	// so the caller can delete their objects (only once no other partition's
-	// segment uses the same object). The log start never moves backward: a
-	// newLogStart at or below it is a no-op returning nothing. Past the high
-	// watermark is ErrInvalid. Unless epoch is AnyEpoch, it is checked as in
-	// CommitSegment (*EpochError).
-	DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) ([]Segment, error)
+	// index rows wholly below it (LastOffset < newLogStart). It returns them
+	// and, decided in the same transaction, the object keys that no
+	// remaining segment (of any partition or topic) refers to (Removed): the
+	// caller may delete only those objects. An object that still holds
+	// another partition's indexed segment is not listed, and is listed by
+	// whichever later call removes its last segment. The log start never
+	// moves backward: a newLogStart at or below it is a no-op returning
+	// nothing. Past the high watermark is ErrInvalid. Unless epoch is
+	// AnyEpoch, it is checked as in CommitSegment (*EpochError).
+	DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) (Removed, error)
 }
 
 // Offsets stores consumer groups' committed offsets. Generations and

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -21,8 +22,10 @@ import (
 // Every write goes to a temporary file in the target's directory, is fsynced,
 // then renamed (Put) or hard-linked (PutIfAbsent) into place, and the
 // directory is fsynced, so a crash leaves the old object or the new one,
-// never a torn file, and a returned write survives power loss. Directories
-// created on the way are fsynced into their parents too.
+// never a torn file, and a returned write survives power loss. The first
+// write into a directory (per FS value) also fsyncs every directory above it
+// up to the root, whoever created them, so the directory's own name is
+// durable too; later writes into it cost one directory fsync.
 //
 // Temporary files are named ".tmp\<random>": the backslash is a character no
 // valid key holds, so List never mistakes one for an object. A crash may leave
@@ -38,6 +41,14 @@ import (
 // write that has started runs to the end.
 type FS struct {
 	root string
+
+	// durable holds the directories (absolute paths; string -> struct{})
+	// whose names, and those of every directory above them up to the root,
+	// this FS has fsynced. It grows by one entry per directory written into.
+	durable sync.Map
+
+	// fsyncDir fsyncs a directory; nil means syncDir. Tests replace it.
+	fsyncDir func(dir string) error
 }
 
 var _ Store = (*FS)(nil)
@@ -54,9 +65,10 @@ func NewFS(root string) (*FS, error) {
 		return nil, fmt.Errorf("objectstore: filesystem root %q: %w", root, err)
 	}
 	f := &FS{root: abs}
-	if err := f.mkdirAll(abs); err != nil {
+	if err := f.createRoot(abs); err != nil {
 		return nil, fmt.Errorf("objectstore: create filesystem root: %w", err)
 	}
+	f.durable.Store(abs, struct{}{})
 	return f, nil
 }
 
@@ -90,7 +102,7 @@ func (f *FS) Put(ctx context.Context, key string, data []byte) error {
 		_ = os.Remove(tmp)
 		return &Error{Op: op, Key: key, Err: err}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := f.syncDir(filepath.Dir(path)); err != nil {
 		return &Error{Op: op, Key: key, Err: err}
 	}
 	return nil
@@ -123,7 +135,7 @@ func (f *FS) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	case linkErr != nil:
 		return &Error{Op: op, Key: key, Err: linkErr}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := f.syncDir(filepath.Dir(path)); err != nil {
 		return &Error{Op: op, Key: key, Err: err}
 	}
 	return nil
@@ -134,7 +146,7 @@ func (f *FS) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 // name, or an error and no file left behind.
 func (f *FS) writeTemp(path string, data []byte) (name string, err error) {
 	dir := filepath.Dir(path)
-	if err := f.mkdirAll(dir); err != nil {
+	if err := f.ensureDir(dir); err != nil {
 		return "", err
 	}
 	var file *os.File
@@ -166,9 +178,41 @@ func (f *FS) writeTemp(path string, data []byte) (name string, err error) {
 	return name, nil
 }
 
-// mkdirAll creates dir and its missing parents up to the root's, fsyncing
-// each parent after a child is made in it. An existing dir costs one stat.
-func (f *FS) mkdirAll(dir string) error {
+// ensureDir creates dir (a directory under the root) and its missing
+// parents, and makes its name durable: unless dir is already recorded as
+// durable, it fsyncs the parent of dir and of each directory above it that is
+// not recorded, up to the root, then records them all. A directory that
+// exists is not assumed durable: another writer may have just made it and not
+// yet fsynced its parent. A failed fsync records nothing, so the next write
+// tries again.
+func (f *FS) ensureDir(dir string) error {
+	if _, ok := f.durable.Load(dir); ok {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var chain []string
+	for d := dir; d != f.root; d = filepath.Dir(d) {
+		if _, ok := f.durable.Load(d); ok || filepath.Dir(d) == d {
+			break
+		}
+		chain = append(chain, d)
+	}
+	for _, d := range chain {
+		if err := f.syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	for _, d := range chain {
+		f.durable.Store(d, struct{}{})
+	}
+	return nil
+}
+
+// createRoot creates dir and its missing parents, fsyncing each parent after
+// a child is made in it. A root that exists is taken as durable.
+func (f *FS) createRoot(dir string) error {
 	fi, err := os.Stat(dir)
 	if err == nil {
 		if !fi.IsDir() {
@@ -181,15 +225,22 @@ func (f *FS) mkdirAll(dir string) error {
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := f.mkdirAll(parent); err != nil {
+		if err := f.createRoot(parent); err != nil {
 			return err
 		}
 	}
-	// Another writer may create dir at the same time: fine, both fsync.
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return f.syncDir(parent)
+}
+
+// syncDir fsyncs dir with f.fsyncDir, or syncDir if that is nil.
+func (f *FS) syncDir(dir string) error {
+	if f.fsyncDir != nil {
+		return f.fsyncDir(dir)
+	}
+	return syncDir(dir)
 }
 
 // syncDir fsyncs a directory, making the names in it durable.
@@ -345,7 +396,7 @@ func (f *FS) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &Error{Op: op, Key: key, Err: err}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := f.syncDir(filepath.Dir(path)); err != nil {
 		return &Error{Op: op, Key: key, Err: err}
 	}
 	return nil

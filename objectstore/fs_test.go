@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -188,4 +189,122 @@ func fsChild(root, id string) {
 	}
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
+}
+
+// recordSyncs makes s record the directories it fsyncs (relative to the
+// root, "." for the root) and fail the fsync of any directory in fail.
+func recordSyncs(s *FS, fail map[string]bool) func() []string {
+	var (
+		mu     sync.Mutex
+		synced []string
+	)
+	s.fsyncDir = func(dir string) error {
+		rel, err := filepath.Rel(s.Root(), dir)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		mu.Lock()
+		defer mu.Unlock()
+		if fail[rel] {
+			return fmt.Errorf("injected fsync failure of %s", rel)
+		}
+		synced = append(synced, rel)
+		return syncDir(dir)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(synced)
+		synced = synced[:0]
+		slices.Sort(out)
+		return out
+	}
+}
+
+func isDurable(s *FS, rel string) bool {
+	_, ok := s.durable.Load(filepath.Join(s.Root(), filepath.FromSlash(rel)))
+	return ok
+}
+
+// Concurrent writers into a fresh deep prefix all succeed and leave every
+// directory on the way recorded as durable; afterwards a write into it costs
+// one fsync, of its own directory.
+func TestFSConcurrentWritersFreshPrefix(t *testing.T) {
+	t.Parallel()
+	s := newTestFS(t)
+	synced := recordSyncs(s, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Go(func() {
+			key := fmt.Sprintf("a/b/c/d/k%d", i)
+			if i%2 == 0 {
+				errs <- s.Put(t.Context(), key, []byte(key))
+			} else {
+				errs <- s.PutIfAbsent(t.Context(), key, []byte(key))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{".", "a", "a/b", "a/b/c", "a/b/c/d"} {
+		if !isDurable(s, dir) {
+			t.Errorf("%s not recorded as durable", dir)
+		}
+	}
+	got := synced()
+	for _, dir := range []string{".", "a", "a/b", "a/b/c", "a/b/c/d"} {
+		if !slices.Contains(got, dir) {
+			t.Errorf("%s never fsynced (fsynced %q)", dir, got)
+		}
+	}
+	mustPut(t, s, "a/b/c/d/again", []byte("x"))
+	if got := synced(); !slices.Equal(got, []string{"a/b/c/d"}) {
+		t.Fatalf("steady-state write fsynced %q, want [a/b/c/d]", got)
+	}
+}
+
+// A directory made by someone else is not taken as durable: the first write
+// into it fsyncs the chain up to the root.
+func TestFSExistingDirectoryIsSynced(t *testing.T) {
+	t.Parallel()
+	s := newTestFS(t)
+	if err := os.MkdirAll(filepath.Join(s.Root(), "x", "y"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	synced := recordSyncs(s, nil)
+	mustPut(t, s, "x/y/k", []byte("v"))
+	if got := synced(); !slices.Equal(got, []string{".", "x", "x/y"}) {
+		t.Fatalf("fsynced %q, want [. x x/y]", got)
+	}
+}
+
+// A failed fsync of a parent fails the write and records nothing, so the
+// next write fsyncs the chain again.
+func TestFSParentSyncFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	s := newTestFS(t)
+	fail := map[string]bool{".": true}
+	synced := recordSyncs(s, fail)
+	if err := s.Put(t.Context(), "x/y/k", []byte("v")); err == nil {
+		t.Fatal("Put succeeded although fsync of the root failed")
+	}
+	if isDurable(s, "x") || isDurable(s, "x/y") {
+		t.Fatal("directories recorded as durable after a failed fsync")
+	}
+	synced()
+	delete(fail, ".") // recordSyncs reads fail under its lock; no write is running
+	mustPut(t, s, "x/y/k", []byte("v"))
+	if got := synced(); !slices.Equal(got, []string{".", "x", "x/y"}) {
+		t.Fatalf("fsynced %q after the failure, want [. x x/y]", got)
+	}
+	if !isDurable(s, "x/y") {
+		t.Fatal("x/y not recorded as durable")
+	}
 }

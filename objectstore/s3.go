@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -84,9 +86,22 @@ type S3Config struct {
 	// PartConcurrency is how many parts of one object are uploaded at once.
 	// The default is 4.
 	PartConcurrency int
+
+	// RequestTimeout bounds each attempt of a request, so a stalled server
+	// fails the attempt (which is then retried like any transient error)
+	// instead of hanging a caller without a deadline. It applies per
+	// attempt, not to a whole transfer, so it needs no scaling by size:
+	// the wait for the response headers after the request is sent, each
+	// write of the request body (a server that stops reading it), and each
+	// read of a GetObject body (a server that stops sending it) may each
+	// take up to RequestTimeout. The default is 30 s; negative disables it.
+	RequestTimeout time.Duration
 }
 
-// EnsureDefaults sets every zero field that has a default to its default.
+// EnsureDefaults sets every zero field that has a default to its default:
+// Region "us-east-1", MaxAttempts 5, RetryBaseDelay 100 ms, RetryMaxBackoff
+// 5 s, MultipartThreshold 16 MiB, PartSize 8 MiB, PartConcurrency 4 and
+// RequestTimeout 30 s.
 func (c *S3Config) EnsureDefaults() {
 	if c.Region == "" {
 		c.Region = "us-east-1"
@@ -108,6 +123,9 @@ func (c *S3Config) EnsureDefaults() {
 	}
 	if c.PartConcurrency == 0 {
 		c.PartConcurrency = 4
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 30 * time.Second
 	}
 	c.Prefix = strings.Trim(c.Prefix, "/")
 }
@@ -142,6 +160,13 @@ func (c *S3Config) validate() error {
 // PutIfAbsent whose first attempt landed but whose reply was lost gets 412 on
 // the retry, and so reports ErrPreconditionFailed although its own data is
 // in place; a caller that must tell the two apart reads the object back.
+//
+// Incomplete multipart uploads: a failed multipart upload is aborted, but if
+// the reply to CreateMultipartUpload is lost (or the process dies mid-upload)
+// the upload exists on the server with no ID to abort it by, and its parts
+// are stored and billed indefinitely. Buckets used by StreamHouse therefore
+// need a lifecycle rule that aborts incomplete multipart uploads after a
+// while (AbortIncompleteMultipartUpload, e.g. one day).
 type S3 struct {
 	client *s3.Client
 	cfg    S3Config
@@ -187,6 +212,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		// A ranged GET carries no whole-object checksum to validate; without
 		// this the SDK logs a line for every one.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		o.HTTPClient = withRequestTimeout(o.HTTPClient, cfg.RequestTimeout)
 	})
 	return &S3{client: client, cfg: cfg}, nil
 }
@@ -213,8 +239,14 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 
 // PutIfAbsent is Put with "If-None-Match: *" on the PutObject, or on the
 // CompleteMultipartUpload of a large object (whose parts are uploaded first
-// and discarded if the key turns out to be taken). A 412 from S3, or a 409
-// that persists through retries, wraps ErrPreconditionFailed.
+// and discarded if the key turns out to be taken). A 412 from S3 wraps
+// ErrPreconditionFailed.
+//
+// S3 answers 409 ConditionalRequestConflict when another write of the key is
+// in flight; that is retried, and if it persists through all attempts it is
+// reported as a plain error, not ErrPreconditionFailed: it says nothing about
+// whether an object exists (both racing writers may get it, and the other
+// write may yet fail), so the caller should retry the PutIfAbsent.
 func (s *S3) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	return s.put(ctx, "put-if-absent", key, data, true)
 }
@@ -344,6 +376,8 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket),
 		Key:    aws.String(okey),
@@ -351,7 +385,7 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, &Error{Op: op, Key: key, Err: mapS3Error(err)}
 	}
-	data, err := readBody(out)
+	data, err := readBody(out, cancel, s.cfg.RequestTimeout)
 	if err != nil {
 		return nil, &Error{Op: op, Key: key, Err: err}
 	}
@@ -374,6 +408,8 @@ func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) ([]
 	if last < offset { // overflow
 		last = math.MaxInt64
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket),
 		Key:    aws.String(okey),
@@ -383,7 +419,7 @@ func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) ([]
 		return nil, &Error{Op: op, Key: key, Err: mapS3Error(err)}
 	}
 	ranged := out.ContentRange != nil
-	data, err := readBody(out)
+	data, err := readBody(out, cancel, s.cfg.RequestTimeout)
 	if err != nil {
 		return nil, &Error{Op: op, Key: key, Err: err}
 	}
@@ -400,21 +436,95 @@ func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) ([]
 }
 
 // readBody reads and closes a GetObject body, sized by its Content-Length.
-func readBody(out *s3.GetObjectOutput) ([]byte, error) {
+// If no byte arrives for idle (when positive), it calls cancel, which must
+// cancel the request's context and so abort the read.
+func readBody(out *s3.GetObjectOutput, cancel context.CancelFunc, idle time.Duration) (data []byte, err error) {
 	defer out.Body.Close()
+	var body io.Reader = out.Body
+	if idle > 0 {
+		var stalled atomic.Bool
+		timer := time.AfterFunc(idle, func() {
+			stalled.Store(true)
+			cancel()
+		})
+		defer timer.Stop()
+		body = &progressReader{r: out.Body, progress: func() { timer.Reset(idle) }}
+		defer func() {
+			if err != nil && stalled.Load() {
+				err = fmt.Errorf("no data for %v (S3Config.RequestTimeout): %w", idle, err)
+			}
+		}()
+	}
 	n := aws.ToInt64(out.ContentLength)
 	if n <= 0 || n > math.MaxInt32 {
-		data, err := io.ReadAll(out.Body)
+		data, err := io.ReadAll(body)
 		if err != nil {
 			return nil, fmt.Errorf("read body: %w", err)
 		}
 		return data, nil
 	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(out.Body, data); err != nil {
+	data = make([]byte, n)
+	if _, err := io.ReadFull(body, data); err != nil {
 		return nil, fmt.Errorf("read body of %d bytes: %w", n, err)
 	}
 	return data, nil
+}
+
+// progressReader calls progress after every read that returns data.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
+}
+
+// withRequestTimeout returns the S3 client's HTTP client with a positive
+// timeout bounding, per attempt, the wait for response headers once the
+// request is sent (Transport.ResponseHeaderTimeout) and each write to the
+// connection (a write deadline renewed before every write, so a slow but
+// moving upload is not cut). The GetObject body is watched by readBody. It
+// runs after the SDK has configured the client (CA bundle, dialer), and
+// freezes it so nothing replaces the dialer and with it the write deadlines.
+// A client that is not the SDK's buildable one is returned unchanged.
+func withRequestTimeout(c s3.HTTPClient, timeout time.Duration) s3.HTTPClient {
+	b, ok := c.(*awshttp.BuildableClient)
+	if !ok || timeout <= 0 {
+		return c
+	}
+	return b.WithTransportOptions(func(tr *http.Transport) {
+		tr.ResponseHeaderTimeout = timeout
+		dial := tr.DialContext
+		if dial == nil {
+			dial = b.GetDialer().DialContext
+		}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &writeDeadlineConn{Conn: conn, timeout: timeout}, nil
+		}
+	}).Freeze()
+}
+
+// writeDeadlineConn fails a write that makes no progress for timeout: the
+// peer stopped reading.
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *writeDeadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // List pages through ListObjectsV2 and returns the keys (without
@@ -489,8 +599,11 @@ func mapS3Error(err error) error {
 	case code == "NoSuchKey" || code == "NotFound" ||
 		(status == 404 && code != "NoSuchBucket" && code != "NoSuchUpload"):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case status == 412 || code == "PreconditionFailed" || code == "ConditionalRequestConflict":
+	case status == 412 || code == "PreconditionFailed":
 		return fmt.Errorf("%w: %w", ErrPreconditionFailed, err)
+	case code == "ConditionalRequestConflict":
+		// Not ErrPreconditionFailed: see PutIfAbsent.
+		return fmt.Errorf("conflicting write of the key in flight, retry: %w", err)
 	case status == 416 || code == "InvalidRange":
 		return fmt.Errorf("%w: %w", ErrInvalidRange, err)
 	}

@@ -1,12 +1,16 @@
 package objectstore
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,7 +110,7 @@ func TestS3ConfigDefaults(t *testing.T) {
 	want := S3Config{
 		Region: "us-east-1", MaxAttempts: 5, RetryBaseDelay: 100 * time.Millisecond,
 		RetryMaxBackoff: 5 * time.Second, MultipartThreshold: 16 << 20, PartSize: 8 << 20,
-		PartConcurrency: 4,
+		PartConcurrency: 4, RequestTimeout: 30 * time.Second,
 	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
@@ -181,9 +185,11 @@ func TestS3ConditionalStatuses(t *testing.T) {
 	}
 
 	// 409 means "a conflicting write is in flight, retry": retried, then
-	// reported as the precondition failing.
+	// reported as a plain error, since no object need exist.
 	s, n = fakeS3(t, "409 ConditionalRequestConflict", "409 ConditionalRequestConflict", "409 ConditionalRequestConflict")
-	wantErr(t, s.PutIfAbsent(t.Context(), "k", nil), ErrPreconditionFailed, "put-if-absent", "k")
+	if err := s.PutIfAbsent(t.Context(), "k", nil); err == nil || errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("PutIfAbsent after persistent 409: %v, want an error other than ErrPreconditionFailed", err)
+	}
 	if n.Load() != 3 {
 		t.Fatalf("409 was tried %d times, want 3", n.Load())
 	}
@@ -191,4 +197,81 @@ func TestS3ConditionalStatuses(t *testing.T) {
 	if err := s.PutIfAbsent(t.Context(), "k", nil); err != nil {
 		t.Fatalf("PutIfAbsent after one 409: %v", err)
 	}
+}
+
+// stalledS3 returns a store whose server accepts connections and runs serve
+// on each, with RequestTimeout 300 ms and two attempts per request.
+func stalledS3(t *testing.T, serve func(net.Conn)) *S3 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go serve(c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	s, err := NewS3(t.Context(), S3Config{
+		Bucket: "b", Endpoint: "http://" + ln.Addr().String(), UsePathStyle: true,
+		AccessKeyID: "k", SecretAccessKey: "s",
+		MaxAttempts: 2, RetryBaseDelay: time.Millisecond, RetryMaxBackoff: 5 * time.Millisecond,
+		RequestTimeout: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A server that never answers fails the request after RequestTimeout,
+// although the caller's context has no deadline.
+func TestS3RequestTimeout(t *testing.T) {
+	t.Parallel()
+	silent := func(c net.Conn) {} // accepts, never reads nor answers
+	s := stalledS3(t, silent)
+	_, err := s.Get(context.Background(), "k")
+	if err == nil {
+		t.Fatal("Get from a silent server succeeded")
+	}
+	t.Logf("Get from a silent server: %v", err)
+	// A body larger than the socket buffers: the writes themselves stall.
+	err = s.Put(context.Background(), "k", make([]byte, 8<<20))
+	if err == nil {
+		t.Fatal("Put to a server that does not read succeeded")
+	}
+	t.Logf("Put to a server that does not read: %v", err)
+
+	// Headers and part of the body, then nothing.
+	s = stalledS3(t, func(c net.Conn) {
+		_, _ = http.ReadRequest(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst bytes")
+	})
+	_, err = s.Get(context.Background(), "k")
+	if err == nil {
+		t.Fatal("Get of a body that stalls succeeded")
+	}
+	t.Logf("Get of a body that stalls: %v", err)
 }

@@ -23,15 +23,16 @@ const module = "github.com/streamhouse/streamhouse"
 // to tests only.
 var allowed = map[string][]string{
 	"cmd/streamhouse": {"*"},
-	"cmd/streamctl":   {"proto"},
-	"cells":           {"partition", "router", "registry", "objectstore", "dashboard", "billing", "proto"},
+	"cmd/streamctl":   {"proto", "wire"},
+	"cells":           {"partition", "router", "registry", "objectstore", "dashboard", "billing", "proto", "wire"},
 	"partition":       {"objectstore", "registry"},
-	"router":          {"registry", "proto"},
+	"router":          {"registry", "proto", "wire"},
 	"billing":         {"registry"},
-	"dashboard":       {"registry", "proto"},
+	"dashboard":       {"registry", "proto", "wire"},
 	"objectstore":     {},
 	"registry":        {},
 	"proto":           {},
+	"wire":            {}, // the router–agent messages: imports nothing of the project
 }
 
 // sdkOnlyIn is the one folder allowed to import the AWS SDK.

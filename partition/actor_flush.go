@@ -1,0 +1,182 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/streamhouse/streamhouse/registry"
+)
+
+// flushResult is the outcome of writeSegment.
+type flushResult struct {
+	seg registry.Segment
+	err error
+}
+
+// maybeFlush starts a flush of the unflushed entries when they reach
+// FlushBytes or FlushAge (or when force), unless one is under way; otherwise
+// it arms the timer for their age. One flush runs at a time, in the
+// background: appends go on meanwhile.
+func (a *Actor) maybeFlush(force bool) {
+	s := &a.st
+	if s.flushing || s.unflushedBytes == 0 {
+		return
+	}
+	if !force && s.unflushedBytes < a.cfg.FlushBytes {
+		if age := a.cfg.Now().Sub(s.unflushedSince); age < a.cfg.FlushAge {
+			s.timer.Reset(a.cfg.FlushAge - age)
+			return
+		}
+	}
+	a.mu.Lock()
+	i := len(a.mu.tail)
+	for i > 0 && a.mu.tail[i-1].last >= s.flushed {
+		i--
+	}
+	entries := append([]tailEntry(nil), a.mu.tail[i:]...)
+	a.mu.Unlock()
+	s.flushing = true
+	a.jobs.Add(1)
+	go func() {
+		defer a.jobs.Done()
+		seg, err := a.writeSegment(a.ctx, entries)
+		s.flushDone <- flushResult{seg: seg, err: err}
+	}()
+}
+
+// flushed handles a finished segment commit: in object mode the commit is
+// the acknowledgement; in wal mode a producer snapshot is appended (if there
+// are producers) and then the WAL trimmed below the segment's last entry.
+func (a *Actor) flushed(r flushResult) error {
+	s := &a.st
+	if r.err != nil {
+		if errors.Is(r.err, registry.ErrEpochFenced) || errors.Is(r.err, registry.ErrOffsetConflict) {
+			return a.notOwner(r.err)
+		}
+		if a.ctx.Err() != nil {
+			return a.notOwner(errKilled)
+		}
+		return fmt.Errorf("%w: %w", ErrActorFailed, r.err)
+	}
+	s.flushed = r.seg.LastOffset + 1
+	a.mu.Lock()
+	s.unflushedBytes = 0
+	for _, e := range a.mu.tail {
+		if e.last >= s.flushed {
+			if s.unflushedBytes == 0 {
+				s.unflushedSince = e.at
+			}
+			s.unflushedBytes += len(e.data)
+		}
+	}
+	a.mu.Unlock()
+	a.shrinkTail(s.flushed)
+	if !a.in.empty() {
+		a.kick() // the backlog may have held the inbox back
+	}
+	a.log.Debug("segment committed", "key", r.seg.ObjectKey, "first", r.seg.FirstOffset, "last", r.seg.LastOffset, "wal_seq", r.seg.WALSeq)
+
+	if a.cfg.Durability == registry.DurabilityObject {
+		a.publish(s.flushed)
+		n := 0
+		for n < len(s.waiting) && s.waiting[n].last < s.flushed {
+			s.waiting[n].answer(nil)
+			s.prod.settle(s.waiting[n])
+			n++
+		}
+		s.waiting = append(s.waiting[:0], s.waiting[n:]...)
+		s.flushing = false
+		a.maybeFlush(s.stopping)
+		return nil
+	}
+	if len(s.prod.m) == 0 {
+		a.startTrim(r.seg.WALSeq)
+		return nil
+	}
+	s.snapshotDue, s.trimBelow = true, r.seg.WALSeq
+	if s.appending == nil {
+		a.startGroup()
+	}
+	return nil
+}
+
+// startTrim trims the WAL below seq in the background; the flush ends with
+// it.
+func (a *Actor) startTrim(below uint64) {
+	a.jobs.Add(1)
+	go func() {
+		defer a.jobs.Done()
+		a.st.trimDone <- a.cfg.WAL.Trim(a.ctx, below)
+	}()
+}
+
+// writeSegment builds a segment of entries, PUTs it and commits it in the
+// registry with the actor's epoch, retrying each step with backoff until it
+// succeeds, ctx ends or the registry fences the actor. A PUT that failed may
+// have landed and is simply overwritten by the retry (same key, same bytes);
+// an object whose commit never succeeds stays behind as garbage for the
+// collector (DESIGN.md, Segments).
+func (a *Actor) writeSegment(ctx context.Context, entries []tailEntry) (registry.Segment, error) {
+	w := NewSegmentWriter()
+	var dec Decoder
+	for _, e := range entries {
+		dec.Reset()
+		if err := decodeWALBatches(&dec, e.data, func(b *Batch) error { return w.Append(a.cfg.ID, b) }); err != nil {
+			return registry.Segment{}, fmt.Errorf("build segment: %w", err)
+		}
+	}
+	obj, parts, err := w.Seal()
+	if err != nil {
+		return registry.Segment{}, fmt.Errorf("build segment: %w", err)
+	}
+	p := parts[0]
+	key := SegmentKey(a.cfg.KeyPrefix, a.cfg.ID, p.FirstOffset, a.epoch)
+	for attempt := 0; ; attempt++ {
+		err := a.cfg.Store.Put(ctx, key, obj)
+		if err == nil {
+			break
+		}
+		a.log.Warn("segment upload, retrying", "key", key, "attempt", attempt+1, "err", err)
+		if perr := a.pause(ctx, attempt); perr != nil {
+			return registry.Segment{}, fmt.Errorf("upload segment %s: %w", key, err)
+		}
+	}
+	seg := registry.Segment{
+		Partition:    a.pid,
+		Epoch:        a.epoch,
+		ObjectKey:    key,
+		Position:     p.Pos,
+		Length:       p.Size,
+		ObjectSize:   int64(len(obj)),
+		FirstOffset:  p.FirstOffset,
+		LastOffset:   p.LastOffset,
+		MinTimestamp: p.MinTimestamp,
+		MaxTimestamp: p.MaxTimestamp,
+		RecordCount:  p.Records,
+		WALSeq:       entries[len(entries)-1].seq,
+	}
+	for attempt := 0; ; attempt++ {
+		err := a.cfg.Registry.CommitSegment(ctx, seg)
+		switch {
+		case err == nil:
+			return seg, nil
+		case errors.Is(err, registry.ErrEpochFenced):
+			return seg, fmt.Errorf("commit segment %s: %w", key, err)
+		case errors.Is(err, registry.ErrOffsetConflict):
+			// Our earlier attempt may have landed with its reply lost.
+			latest, lerr := a.cfg.Registry.LatestSegment(ctx, a.pid)
+			if lerr == nil {
+				if latest.ObjectKey == key {
+					return seg, nil
+				}
+				return seg, fmt.Errorf("commit segment %s: %w", key, err)
+			}
+			err = errors.Join(err, lerr)
+		}
+		a.log.Warn("segment commit, retrying", "key", key, "attempt", attempt+1, "err", err)
+		if perr := a.pause(ctx, attempt); perr != nil {
+			return seg, fmt.Errorf("commit segment %s: %w", key, err)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+// Package router is StreamHouse's front door: the HTTP API (chi) today,
+// WebSocket and gRPC next. It resolves names to ids in the registry, picks
+// each record's partition, and hands one batch per partition to a Producer,
+// which carries it to the partition's owner (NATS request/reply in a cell).
+// Errors from every layer go through one table (errors.go) to the client.
+//
+// HTTP API (all under /api/v1, JSON unless said otherwise):
+//
+//	POST   /topics                  create a topic               201 + topic
+//	GET    /topics                  list the tenant's topics     200 {"topics":[...]}
+//	GET    /topics/{topic}          describe, with partitions    200 + topic
+//	DELETE /topics/{topic}          delete                       204
+//	POST   /topics/{topic}/records  produce (JSON or binary)     200 {"offsets":[...]}
+//
+// See produce.go for the produce request formats, partitioning and what a
+// partial failure returns.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/wire"
+)
+
+// Producer carries one partition's batch to the partition's owner and
+// returns its answer. The router calls it once per partition per client
+// request, concurrently for different partitions.
+//
+// req's records alias the client request's memory, which the router reuses
+// once Produce returns: an implementation must be done with them (encoded
+// them, copied them) by then. A failure the implementation can classify is
+// returned as a *wire.Error (no responder: NotOwner; timeout: Unavailable)
+// or as a response whose Code is not OK; any other error is reported to the
+// client as internal. ctx carries the produce timeout (Config.ProduceTimeout)
+// and is cancelled if the client goes away.
+type Producer interface {
+	Produce(ctx context.Context, req *wire.ProduceRequest) (*wire.ProduceResponse, error)
+}
+
+// TenantFunc returns the id of the tenant a request acts for. It runs first
+// in every API call; its error goes through the error table (a *wire.Error
+// with Unauthenticated gives 401, Forbidden 403).
+type TenantFunc func(r *http.Request) (int64, error)
+
+// StaticTenant serves every request as the one tenant: the dev cell, with
+// authentication off, passes the "default" tenant's id.
+func StaticTenant(id int64) TenantFunc {
+	return func(*http.Request) (int64, error) { return id, nil }
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxRecordBytes     = 1 << 20 // 1 MiB, Kafka's message.max.bytes
+	DefaultMaxRequestBytes    = 8 << 20 // 8 MiB
+	DefaultMaxRequestRecords  = 100_000
+	DefaultProduceTimeout     = 30 * time.Second
+	DefaultProduceConcurrency = 64
+)
+
+// Config is the router's configuration. Zero values take the defaults that
+// EnsureDefaults documents; Tenant is required.
+type Config struct {
+	// Tenant resolves each request's tenant (required). The auth middleware
+	// will supply one that reads the authenticated principal from the
+	// request's context; the dev cell uses StaticTenant.
+	Tenant TenantFunc
+	// MaxRecordBytes bounds one record's key + value + header keys and
+	// values. A produce request with any record over it is refused whole
+	// with 413. The default is 1 MiB.
+	MaxRecordBytes int
+	// MaxRequestBytes bounds a request body (read through
+	// http.MaxBytesReader); over it: 413 and nothing is produced. The default
+	// is 8 MiB.
+	MaxRequestBytes int64
+	// MaxRequestRecords bounds the records of one produce request; over it:
+	// 413. It bounds the memory a request of many tiny records can take
+	// (an 8 MiB JSON body of {"value":1} records holds 700,000 of them,
+	// each decoded into structs many times its size). The default is
+	// 100,000.
+	MaxRequestRecords int
+	// ProduceTimeout bounds the wait for the partition owners' answers; a
+	// partition that has not answered by then is reported unavailable (503).
+	// The default is 30 s, Kafka's request.timeout.ms.
+	ProduceTimeout time.Duration
+	// ProduceConcurrency is the most partition batches of one client request
+	// in flight at once. The default is 64.
+	ProduceConcurrency int
+}
+
+// EnsureDefaults fills zero fields with their defaults and returns c.
+func (c Config) EnsureDefaults() Config {
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxRequestRecords == 0 {
+		c.MaxRequestRecords = DefaultMaxRequestRecords
+	}
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = DefaultProduceTimeout
+	}
+	if c.ProduceConcurrency == 0 {
+		c.ProduceConcurrency = DefaultProduceConcurrency
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Tenant == nil:
+		return errors.New("router config: Tenant is required")
+	case c.MaxRecordBytes < 0 || c.MaxRequestBytes < 0 || c.MaxRequestRecords < 0 || c.ProduceTimeout < 0 || c.ProduceConcurrency < 0:
+		return errors.New("router config: limits must not be negative")
+	case int64(c.MaxRecordBytes) > c.MaxRequestBytes:
+		return fmt.Errorf("router config: MaxRecordBytes %d is over MaxRequestBytes %d", c.MaxRecordBytes, c.MaxRequestBytes)
+	}
+	return nil
+}
+
+// Deps are the router's collaborators.
+type Deps struct {
+	// Topics is the catalogue (required).
+	Topics registry.Topics
+	// Producer carries batches to partition owners (required).
+	Producer Producer
+	// Logger gets internal errors (the client sees only "internal error").
+	// Nil discards.
+	Logger *slog.Logger
+	// TopicDeleted, if set, is called after a topic was deleted from the
+	// registry, with what the registry removed: the place to stop the
+	// topic's partition actors and delete removed.UnreferencedObjects (only
+	// those; see registry.Topics.DeleteTopic). Nil leaves the objects to the
+	// garbage collector. It runs before the 204 is sent; its error is logged,
+	// not returned (the topic is gone either way).
+	TopicDeleted func(ctx context.Context, topic registry.Topic, removed registry.Removed) error
+}
+
+// Router serves the API. It is safe for concurrent use.
+type Router struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	mux  chi.Router
+}
+
+// New returns the router with cfg's defaults applied; it fails if a required
+// field is missing or a limit is out of range.
+func New(cfg Config, deps Deps) (*Router, error) {
+	cfg = cfg.EnsureDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Topics == nil || deps.Producer == nil {
+		return nil, errors.New("router: Deps.Topics and Deps.Producer are required")
+	}
+	rt := &Router{cfg: cfg, deps: deps, log: deps.Logger}
+	if rt.log == nil {
+		rt.log = slog.New(slog.DiscardHandler)
+	}
+	mux := chi.NewRouter()
+	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		rt.writeError(w, r, wire.Errorf(wire.NotFound, "no such path %s", r.URL.Path))
+	})
+	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		rt.writeError(w, r, &statusError{status: http.StatusMethodNotAllowed,
+			err: wire.Errorf(wire.Invalid, "method %s is not allowed on %s", r.Method, r.URL.Path)})
+	})
+	mux.Route("/api/v1/topics", func(m chi.Router) {
+		m.Post("/", rt.createTopic)
+		m.Get("/", rt.listTopics)
+		m.Get("/{topic}", rt.describeTopic)
+		m.Delete("/{topic}", rt.deleteTopic)
+		m.Post("/{topic}/records", rt.produce)
+	})
+	rt.mux = mux
+	return rt, nil
+}
+
+// ServeHTTP serves the API.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }

@@ -1,0 +1,271 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/wire"
+)
+
+// maxAdminBody bounds the body of topic administration calls.
+const maxAdminBody = 64 << 10
+
+// createTopicRequest is the body of POST /api/v1/topics. Omitted fields take
+// the registry's defaults, except partitions, which defaults to 1 (Kafka's
+// num.partitions). Unknown fields are refused: a misspelt "partitons" must
+// not silently create a one-partition topic. An explicit 0 is refused where
+// 0 would otherwise mean "default", so that it cannot be mistaken for "none".
+type createTopicRequest struct {
+	Name           string `json:"name"`
+	Partitions     *int32 `json:"partitions"`
+	Durability     string `json:"durability"`      // "wal" (default) or "object"
+	RetentionMs    *int64 `json:"retention_ms"`    // > 0 or -1 (forever); default 7 days
+	RetentionBytes *int64 `json:"retention_bytes"` // per partition, > 0 or -1; default -1
+	CleanupPolicy  string `json:"cleanup_policy"`  // "delete" (default) or "compact"
+}
+
+// topicJSON is a topic as the API shows it. PartitionInfo is only in a
+// describe (GET /api/v1/topics/{topic}).
+type topicJSON struct {
+	Name           string          `json:"name"`
+	ID             int64           `json:"id"`
+	Partitions     int32           `json:"partitions"`
+	Durability     string          `json:"durability"`
+	RetentionMs    int64           `json:"retention_ms"`
+	RetentionBytes int64           `json:"retention_bytes"`
+	CleanupPolicy  string          `json:"cleanup_policy"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	PartitionInfo  []partitionJSON `json:"partition_info,omitempty"`
+}
+
+type partitionJSON struct {
+	Partition      int32 `json:"partition"`
+	Epoch          int64 `json:"epoch"`
+	HighWatermark  int64 `json:"high_watermark"`
+	LogStartOffset int64 `json:"log_start_offset"`
+}
+
+func topicOut(t registry.Topic) topicJSON {
+	return topicJSON{
+		Name: t.Name, ID: t.ID, Partitions: t.Partitions, Durability: string(t.Durability),
+		RetentionMs: t.RetentionMs, RetentionBytes: t.RetentionBytes, CleanupPolicy: string(t.CleanupPolicy),
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+}
+
+func (rt *Router) createTopic(w http.ResponseWriter, r *http.Request) {
+	tenant, err := rt.cfg.Tenant(r)
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	var req createTopicRequest
+	if err := decodeJSONBody(w, r, maxAdminBody, &req); err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	spec := registry.TopicSpec{
+		Name: req.Name, Partitions: 1,
+		Durability: registry.Durability(req.Durability), CleanupPolicy: registry.CleanupPolicy(req.CleanupPolicy),
+	}
+	if req.Partitions != nil {
+		spec.Partitions = *req.Partitions
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+		dst  *int64
+	}{{"retention_ms", req.RetentionMs, &spec.RetentionMs}, {"retention_bytes", req.RetentionBytes, &spec.RetentionBytes}} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v == 0 {
+			rt.writeError(w, r, wire.Errorf(wire.Invalid, "%s 0: must be positive or -1 (unlimited); omit it for the default", f.name))
+			return
+		}
+		*f.dst = *f.v
+	}
+	t, err := rt.deps.Topics.CreateTopic(r.Context(), tenant, spec)
+	if errors.Is(err, registry.ErrExists) {
+		err = wire.Errorf(wire.Exists, "topic %q already exists", spec.Name)
+	}
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/topics/"+url.PathEscape(t.Name))
+	writeJSON(w, http.StatusCreated, topicOut(t))
+}
+
+func (rt *Router) listTopics(w http.ResponseWriter, r *http.Request) {
+	tenant, err := rt.cfg.Tenant(r)
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	topics, err := rt.deps.Topics.ListTopics(r.Context(), tenant)
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	out := make([]topicJSON, len(topics))
+	for i, t := range topics {
+		out[i] = topicOut(t)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Topics []topicJSON `json:"topics"`
+	}{out})
+}
+
+func (rt *Router) describeTopic(w http.ResponseWriter, r *http.Request) {
+	tenant, t, err := rt.topic(r)
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	parts, err := rt.deps.Topics.ListPartitions(r.Context(), tenant, t.ID)
+	if errors.Is(err, registry.ErrNotFound) { // deleted since rt.topic
+		err = topicNotFound(t.Name)
+	}
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	out := topicOut(t)
+	out.PartitionInfo = make([]partitionJSON, len(parts))
+	for i, p := range parts {
+		out.PartitionInfo[i] = partitionJSON{Partition: p.ID.Partition, Epoch: p.Epoch,
+			HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deleteTopic removes the topic from the registry, then calls
+// Deps.TopicDeleted. The name is looked up, then the id deleted: a topic
+// deleted and re-created in between is the new one, and is deleted.
+func (rt *Router) deleteTopic(w http.ResponseWriter, r *http.Request) {
+	tenant, t, err := rt.topic(r)
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	removed, err := rt.deps.Topics.DeleteTopic(r.Context(), tenant, t.ID)
+	if errors.Is(err, registry.ErrNotFound) {
+		err = topicNotFound(t.Name)
+	}
+	if err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
+	if rt.deps.TopicDeleted != nil {
+		if err := rt.deps.TopicDeleted(r.Context(), t, removed); err != nil {
+			rt.log.ErrorContext(r.Context(), "clean up after topic delete", "topic", t.Name, "topic_id", t.ID, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// topic resolves the request's tenant and its {topic} path parameter.
+func (rt *Router) topic(r *http.Request) (int64, registry.Topic, error) {
+	tenant, err := rt.cfg.Tenant(r)
+	if err != nil {
+		return 0, registry.Topic{}, err
+	}
+	name, err := topicParam(r)
+	if err != nil {
+		return 0, registry.Topic{}, err
+	}
+	t, err := rt.deps.Topics.Topic(r.Context(), tenant, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		err = topicNotFound(name)
+	}
+	return tenant, t, err
+}
+
+// topicParam returns the {topic} path parameter, unescaped, checked against
+// the naming rule so that "a%2Fb" is a 400 naming the '/', not a 404.
+func topicParam(r *http.Request) (string, error) {
+	name := chi.URLParam(r, "topic")
+	if r.URL.RawPath != "" { // chi routed on the escaped path
+		n, err := url.PathUnescape(name)
+		if err != nil {
+			return "", wire.Errorf(wire.Invalid, "topic name in path: %v", err)
+		}
+		name = n
+	}
+	if err := registry.ValidateName(name); err != nil {
+		var ve *registry.ValidationError
+		if errors.As(err, &ve) { // say which name: "invalid topic name ..."
+			named := *ve
+			named.Field = "topic name"
+			return "", &named
+		}
+		return "", err
+	}
+	return name, nil
+}
+
+func topicNotFound(name string) error { return wire.Errorf(wire.NotFound, "topic %q not found", name) }
+
+// decodeJSONBody reads a JSON object of at most limit bytes into v, refusing
+// unknown fields and anything after the object.
+func decodeJSONBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return wire.Errorf(wire.Invalid, "request body: %v", jsonMessage(err))
+	}
+	if dec.More() {
+		return wire.Errorf(wire.Invalid, "request body: data after the JSON object")
+	}
+	return nil
+}
+
+// jsonMessage rewords encoding/json's errors for an API client.
+func jsonMessage(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty, want a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return fmt.Sprintf("%s: JSON %s where %s was expected", field, typ.Value, typeName(typ.Type.Kind().String()))
+	}
+	return err.Error() // e.g. json: unknown field "x"
+}
+
+func typeName(kind string) string {
+	switch kind {
+	case "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64", "uint":
+		return "an integer"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "string":
+		return "a string"
+	}
+	return "a " + kind
+}

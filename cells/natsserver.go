@@ -53,7 +53,23 @@ type EmbeddedNATSConfig struct {
 	// StartTimeout bounds how long StartEmbeddedNATS waits for the server to
 	// recover its store and accept connections. The default is 30 s.
 	StartTimeout time.Duration
+
+	// MaxPayload is the largest message, headers included, that the server
+	// accepts from a client (nats-server's max_payload), in bytes. The
+	// default is DefaultEmbeddedMaxPayload, 16 MiB, because the WAL writes a
+	// produce request of up to 8 MiB as one message (WALConfig.MaxEntrySize)
+	// and nats-server's own default is 1 MiB. The server logs a warning at
+	// start for values over 8 MiB. At most 64 MiB (the server's max_pending);
+	// negative values are refused.
+	MaxPayload int
 }
+
+// DefaultEmbeddedMaxPayload is EmbeddedNATSConfig.MaxPayload's default.
+const DefaultEmbeddedMaxPayload = 16 << 20
+
+// maxEmbeddedMaxPayload is nats-server's default max_pending, which
+// max_payload may not exceed.
+const maxEmbeddedMaxPayload = 64 << 20
 
 // EnsureDefaults fills in the zero fields that have a default.
 func (c *EmbeddedNATSConfig) EnsureDefaults() {
@@ -65,6 +81,9 @@ func (c *EmbeddedNATSConfig) EnsureDefaults() {
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = 30 * time.Second
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultEmbeddedMaxPayload
 	}
 }
 
@@ -78,6 +97,8 @@ func (c *EmbeddedNATSConfig) validate() error {
 		return fmt.Errorf("embedded nats: negative sync interval %s", c.SyncInterval)
 	case c.StartTimeout < 0:
 		return fmt.Errorf("embedded nats: negative start timeout %s", c.StartTimeout)
+	case c.MaxPayload < 0 || c.MaxPayload > maxEmbeddedMaxPayload:
+		return fmt.Errorf("embedded nats: max payload %d out of range 1..%d", c.MaxPayload, maxEmbeddedMaxPayload)
 	}
 	return nil
 }
@@ -108,6 +129,7 @@ func StartEmbeddedNATS(cfg EmbeddedNATSConfig) (*EmbeddedNATS, error) {
 		StoreDir:     cfg.Dir,
 		SyncAlways:   cfg.SyncInterval == 0,
 		SyncInterval: cfg.SyncInterval,
+		MaxPayload:   int32(cfg.MaxPayload),
 		NoSigs:       true,
 	}
 	srv, err := server.NewServer(opts)

@@ -206,6 +206,16 @@ func testTrimKeepsLast(t *testing.T, a, b partition.WAL) {
 		seqs = append(seqs, last)
 	}
 	ctx := context.Background()
+	// Trimming below 0 or 1 removes nothing: a naive purge with sequence 0
+	// would empty the log.
+	for _, below := range []uint64{0, 1} {
+		if err := a.Trim(ctx, below); err != nil {
+			t.Fatalf("trim below %d: %v", below, err)
+		}
+		if got := replay(t, a, 0, last); len(got) != 5 {
+			t.Fatalf("trim below %d left %d entries, want all 5", below, len(got))
+		}
+	}
 	if err := a.Trim(ctx, seqs[3]); err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +234,8 @@ func testTrimKeepsLast(t *testing.T, a, b partition.WAL) {
 	if err := a.Trim(ctx, seqs[1]); err != nil {
 		t.Fatalf("trimming what is gone already: %v", err)
 	}
+	_, err := b.Append(ctx, 0, []byte("stale"))
+	mustFenced(t, err, 0)
 	appendOK(t, a, last, "after-trim")
 }
 

@@ -55,3 +55,23 @@ deps:
             exit 1
         fi
     fi
+
+# Plugin versions of `just gen`: protoc-gen-go matches the google.golang.org/protobuf module in go.mod.
+protoc_gen_go_version := "v1.36.12"
+protoc_gen_go_grpc_version := "v1.6.2"
+
+# Regenerate the gRPC code from proto/ (needs protoc: apt-get install protobuf-compiler).
+gen:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v protoc >/dev/null || { echo "protoc is missing: apt-get install protobuf-compiler (or brew install protobuf)" >&2; exit 1; }
+    if [ "$(go version -m {{gobin}}/protoc-gen-go 2>/dev/null | awk '$1 == "mod" {print $3}')" != "{{protoc_gen_go_version}}" ]; then
+        go install google.golang.org/protobuf/cmd/protoc-gen-go@{{protoc_gen_go_version}}
+    fi
+    if [ "$(go version -m {{gobin}}/protoc-gen-go-grpc 2>/dev/null | awk '$1 == "mod" {print $3}')" != "{{protoc_gen_go_grpc_version}}" ]; then
+        go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@{{protoc_gen_go_grpc_version}}
+    fi
+    protoc -I proto \
+        --go_out=proto --go_opt=paths=source_relative \
+        --go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+        proto/streamhouse/v1/*.proto

@@ -30,6 +30,9 @@ var httpStatus = map[wire.Code]int{
 	wire.Fenced:          http.StatusServiceUnavailable,    // 503
 	wire.Unavailable:     http.StatusServiceUnavailable,    // 503
 	wire.Internal:        http.StatusInternalServerError,   // 500
+
+	// 416: a fetch's offset is outside the log; the consumer resets.
+	wire.OutOfRange: http.StatusRequestedRangeNotSatisfiable,
 }
 
 // statusFor returns the HTTP status of a code.

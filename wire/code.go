@@ -53,6 +53,10 @@ const (
 	// Fatal for the producer (Kafka's ProducerFencedException); nothing was
 	// written. Not to be confused with Fenced (the partition's owner).
 	ProducerFenced
+	// OutOfRange: a fetch asked for an offset below the partition's log
+	// start offset (retention removed it) or past its high watermark; the
+	// consumer must reset its position (Kafka's OFFSET_OUT_OF_RANGE).
+	OutOfRange
 
 	numCodes // keep last
 )
@@ -73,6 +77,7 @@ var codeNames = [numCodes]string{
 	Unauthenticated: "unauthenticated",
 	Forbidden:       "forbidden",
 	ProducerFenced:  "producer_fenced",
+	OutOfRange:      "out_of_range",
 }
 
 // String returns the code's API name, e.g. "not_found"; a code this build

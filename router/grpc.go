@@ -1,0 +1,348 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	shv1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
+	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/wire"
+)
+
+// Fetcher carries a fetch to the partition's owner and returns its answer
+// (in a cell: NATS request/reply on sh.<cell>.fetch..., cells.NATSFetcher).
+// A failure it can classify is a *wire.Error (no owner: NotOwner; no
+// answer: Unavailable) or an answer whose Code is not OK; any other error
+// reaches the client as internal. ctx is the gRPC call's: cancelled when
+// the client goes away.
+type Fetcher interface {
+	Fetch(ctx context.Context, req *wire.FetchRequest) (*wire.FetchResponse, error)
+}
+
+// GRPCRegistry is the part of the catalogue the gRPC API reads and writes;
+// registry.Store has it.
+type GRPCRegistry interface {
+	Topic(ctx context.Context, tenant int64, name string) (registry.Topic, error)
+	TopicByID(ctx context.Context, tenant, id int64) (registry.Topic, error)
+	CommitOffsets(ctx context.Context, tenant int64, group string, offsets []registry.GroupOffset) error
+	FetchOffsets(ctx context.Context, tenant int64, group string) ([]registry.GroupOffset, error)
+}
+
+// Defaults and limits of GRPCConfig.
+const (
+	// DefaultFetchMaxBytes is the budget of a fetch that asks for none.
+	DefaultFetchMaxBytes = 1 << 20
+	// DefaultMaxFetchBytes is GRPCConfig.MaxFetchBytes's default: 8 MiB,
+	// the request limit.
+	DefaultMaxFetchBytes = 8 << 20
+	// DefaultMaxFetchWait is GRPCConfig.MaxFetchWait's default.
+	DefaultMaxFetchWait = 30 * time.Second
+)
+
+// GRPCConfig configures the gRPC server. Tenant, Topics and Fetch are
+// required.
+type GRPCConfig struct {
+	// Tenant returns the tenant a call acts for; its error goes through the
+	// error table (a *wire.Error with Unauthenticated gives UNAUTHENTICATED).
+	Tenant func(ctx context.Context) (int64, error)
+	// Topics resolves topic names and keeps consumer offsets.
+	Topics GRPCRegistry
+	// Fetch carries fetches to partition owners.
+	Fetch Fetcher
+	// Logger gets internal errors (the client sees only "internal error");
+	// nil discards.
+	Logger *slog.Logger
+	// MaxFetchBytes caps a fetch's max_bytes (a larger one is lowered to
+	// it, as Kafka does). The default is 8 MiB.
+	MaxFetchBytes int32
+	// MaxFetchWait caps a fetch's max_wait_ms. The default is 30 s.
+	MaxFetchWait time.Duration
+	// ServerOptions are passed to grpc.NewServer (credentials,
+	// interceptors, keepalive).
+	ServerOptions []grpc.ServerOption
+}
+
+// NewGRPCServer returns a gRPC server with the ConsumerService and server
+// reflection registered (DESIGN.md, Interfaces); the caller serves it on
+// its listener (127.0.0.1:50051 in the dev cell) and stops it with
+// GracefulStop. It fails if a required field is missing.
+//
+// Subscribe is not implemented yet: it answers UNIMPLEMENTED.
+func NewGRPCServer(cfg GRPCConfig) (*grpc.Server, error) {
+	if cfg.Tenant == nil || cfg.Topics == nil || cfg.Fetch == nil {
+		return nil, errors.New("new grpc server: Tenant, Topics and Fetch are required")
+	}
+	if cfg.MaxFetchBytes <= 0 {
+		cfg.MaxFetchBytes = DefaultMaxFetchBytes
+	}
+	if cfg.MaxFetchWait <= 0 {
+		cfg.MaxFetchWait = DefaultMaxFetchWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv := grpc.NewServer(cfg.ServerOptions...)
+	shv1.RegisterConsumerServiceServer(srv, &consumerService{cfg: cfg, log: cfg.Logger})
+	reflection.Register(srv)
+	return srv, nil
+}
+
+// grpcCodes is the gRPC column of the error table (errors.go): every code
+// a handler meets maps to a gRPC status code here. A code missing from the
+// table (a newer agent's) is served as INTERNAL.
+var grpcCodes = map[wire.Code]codes.Code{
+	wire.Invalid:         codes.InvalidArgument,
+	wire.Unauthenticated: codes.Unauthenticated,
+	wire.Forbidden:       codes.PermissionDenied,
+	wire.NotFound:        codes.NotFound,
+	wire.Exists:          codes.AlreadyExists,
+	wire.SequenceGap:     codes.FailedPrecondition, // the producer's state, not the request, is off
+	wire.ProducerFenced:  codes.FailedPrecondition, // a newer instance of the producer took over
+	wire.TooLarge:        codes.InvalidArgument,    // not ResourceExhausted: a retry cannot help
+	wire.Busy:            codes.ResourceExhausted,  // back-pressure, retry after a pause
+	wire.NotOwner:        codes.Unavailable,        // ownership is moving, retry
+	wire.Fenced:          codes.Unavailable,
+	wire.Unavailable:     codes.Unavailable,
+	wire.Internal:        codes.Internal,
+	wire.OutOfRange:      codes.OutOfRange, // reset the position
+}
+
+// grpcErrorDomain is the ErrorInfo domain of StreamHouse's statuses.
+const grpcErrorDomain = "streamhouse.io"
+
+// grpcStatus returns the status of a code and message, with an ErrorInfo
+// detail whose reason is the code's API name.
+func grpcStatus(c wire.Code, msg string) error {
+	gc, ok := grpcCodes[c]
+	if !ok {
+		gc = codes.Internal
+	}
+	st := status.New(gc, msg)
+	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: c.String(), Domain: grpcErrorDomain}); err == nil {
+		st = withInfo
+	}
+	return st.Err()
+}
+
+type consumerService struct {
+	shv1.UnimplementedConsumerServiceServer
+	cfg GRPCConfig
+	log *slog.Logger
+}
+
+// toStatus classifies err through the error table, logging it if it is
+// internal.
+func (s *consumerService) toStatus(ctx context.Context, method string, err error) error {
+	code, msg, internal := codeOf(err)
+	if internal {
+		s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
+	}
+	return grpcStatus(code, msg)
+}
+
+// topic resolves a topic name and checks a partition of it.
+func (s *consumerService) topic(ctx context.Context, tenant int64, name string, part int32) (registry.Topic, error) {
+	if err := registry.ValidateName(name); err != nil {
+		return registry.Topic{}, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid))
+	}
+	t, err := s.cfg.Topics.Topic(ctx, tenant, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		return registry.Topic{}, wire.Errorf(wire.NotFound, "topic %q not found", name)
+	}
+	if err != nil {
+		return registry.Topic{}, err
+	}
+	if part < 0 || part >= t.Partitions {
+		return registry.Topic{}, wire.Errorf(wire.Invalid, "partition %d does not exist (topic %q has %d: 0 to %d)", part, name, t.Partitions, t.Partitions-1)
+	}
+	return t, nil
+}
+
+// Fetch resolves the topic, checks the request and hands it to the owner.
+func (s *consumerService) Fetch(ctx context.Context, in *shv1.FetchRequest) (*shv1.FetchResponse, error) {
+	out, err := s.fetch(ctx, in)
+	if err != nil {
+		return nil, s.toStatus(ctx, "Fetch", err)
+	}
+	return out, nil
+}
+
+func (s *consumerService) fetch(ctx context.Context, in *shv1.FetchRequest) (*shv1.FetchResponse, error) {
+	tenant, err := s.cfg.Tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case in.GetOffset() < 0:
+		return nil, wire.Errorf(wire.Invalid, "offset %d is negative", in.GetOffset())
+	case in.GetMaxBytes() < 0:
+		return nil, wire.Errorf(wire.Invalid, "max_bytes %d is negative", in.GetMaxBytes())
+	case in.GetMaxWaitMs() < 0:
+		return nil, wire.Errorf(wire.Invalid, "max_wait_ms %d is negative", in.GetMaxWaitMs())
+	}
+	t, err := s.topic(ctx, tenant, in.GetTopic(), in.GetPartition())
+	if err != nil {
+		return nil, err
+	}
+	req := &wire.FetchRequest{
+		TenantID: tenant, TopicID: t.ID, Partition: in.GetPartition(), Offset: in.GetOffset(),
+		MaxBytes:  min(in.GetMaxBytes(), s.cfg.MaxFetchBytes),
+		MaxWaitMs: min(in.GetMaxWaitMs(), int32(s.cfg.MaxFetchWait.Milliseconds())),
+	}
+	if req.MaxBytes == 0 {
+		req.MaxBytes = min(DefaultFetchMaxBytes, s.cfg.MaxFetchBytes)
+	}
+	resp, err := s.cfg.Fetch.Fetch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code != wire.OK {
+		return nil, resp.Err()
+	}
+	return fetchResponse(resp), nil
+}
+
+// fetchResponse converts an owner's answer: two allocations for the
+// records and their headers, not one per record. Keys, values and header
+// values alias the answer.
+func fetchResponse(r *wire.FetchResponse) *shv1.FetchResponse {
+	out := &shv1.FetchResponse{HighWatermark: r.HighWatermark, NextOffset: r.NextOffset, LogStartOffset: r.LogStartOffset}
+	if len(r.Records) == 0 {
+		return out
+	}
+	nh := 0
+	for i := range r.Records {
+		nh += len(r.Records[i].Headers)
+	}
+	recs := make([]shv1.Record, len(r.Records))
+	ptrs := make([]*shv1.Record, len(r.Records))
+	hdrs := make([]shv1.Header, nh)
+	hptrs := make([]*shv1.Header, nh)
+	h := 0
+	for i := range r.Records {
+		src, dst := &r.Records[i], &recs[i]
+		dst.Offset, dst.TimestampMs, dst.Key, dst.Value = src.Offset, src.Timestamp, src.Key, src.Value
+		if len(src.Headers) > 0 {
+			start := h
+			for _, sh := range src.Headers {
+				hdrs[h].Key, hdrs[h].Value = sh.Key, sh.Value
+				hptrs[h] = &hdrs[h]
+				h++
+			}
+			dst.Headers = hptrs[start:h:h]
+		}
+		ptrs[i] = dst
+	}
+	out.Records = ptrs
+	return out
+}
+
+// CommitOffsets stores the group's offsets in the registry, all or none.
+func (s *consumerService) CommitOffsets(ctx context.Context, in *shv1.CommitOffsetsRequest) (*shv1.CommitOffsetsResponse, error) {
+	if err := s.commitOffsets(ctx, in); err != nil {
+		return nil, s.toStatus(ctx, "CommitOffsets", err)
+	}
+	return &shv1.CommitOffsetsResponse{}, nil
+}
+
+func (s *consumerService) commitOffsets(ctx context.Context, in *shv1.CommitOffsetsRequest) error {
+	tenant, err := s.cfg.Tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if len(in.GetOffsets()) == 0 {
+		return wire.Errorf(wire.Invalid, "no offsets to commit")
+	}
+	topics := make(map[string]registry.Topic)
+	offs := make([]registry.GroupOffset, len(in.GetOffsets()))
+	for i, o := range in.GetOffsets() {
+		t, ok := topics[o.GetTopic()]
+		if !ok {
+			if t, err = s.topic(ctx, tenant, o.GetTopic(), o.GetPartition()); err != nil {
+				return fmt.Errorf("offset %d: %w", i, err)
+			}
+			topics[o.GetTopic()] = t
+		} else if p := o.GetPartition(); p < 0 || p >= t.Partitions {
+			return wire.Errorf(wire.Invalid, "offset %d: partition %d does not exist (topic %q has %d: 0 to %d)", i, p, t.Name, t.Partitions, t.Partitions-1)
+		}
+		offs[i] = registry.GroupOffset{Topic: t.ID, Partition: o.GetPartition(), Offset: o.GetOffset(), Metadata: o.GetMetadata()}
+	}
+	return s.cfg.Topics.CommitOffsets(ctx, tenant, in.GetGroup(), offs)
+}
+
+// FetchOffsets returns the group's committed offsets, of one topic if the
+// request names one.
+func (s *consumerService) FetchOffsets(ctx context.Context, in *shv1.FetchOffsetsRequest) (*shv1.FetchOffsetsResponse, error) {
+	out, err := s.fetchOffsets(ctx, in)
+	if err != nil {
+		return nil, s.toStatus(ctx, "FetchOffsets", err)
+	}
+	return out, nil
+}
+
+func (s *consumerService) fetchOffsets(ctx context.Context, in *shv1.FetchOffsetsRequest) (*shv1.FetchOffsetsResponse, error) {
+	tenant, err := s.cfg.Tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	only := int64(0)
+	if in.GetTopic() != "" {
+		t, err := s.topic(ctx, tenant, in.GetTopic(), 0)
+		if err != nil {
+			return nil, err
+		}
+		only = t.ID
+	}
+	offs, err := s.cfg.Topics.FetchOffsets(ctx, tenant, in.GetGroup())
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[int64]string)
+	out := &shv1.FetchOffsetsResponse{}
+	for _, o := range offs {
+		if only != 0 && o.Topic != only {
+			continue
+		}
+		name, ok := names[o.Topic]
+		if !ok {
+			t, err := s.cfg.Topics.TopicByID(ctx, tenant, o.Topic)
+			switch {
+			case errors.Is(err, registry.ErrNotFound):
+				// Deleted meanwhile; its offsets go with it.
+			case err != nil:
+				return nil, err
+			default:
+				name = t.Name
+			}
+			names[o.Topic] = name
+		}
+		if name == "" {
+			continue
+		}
+		out.Offsets = append(out.Offsets, &shv1.PartitionOffset{
+			Topic: name, Partition: o.Partition, Offset: o.Offset, Metadata: o.Metadata,
+			CommittedAtMs: o.CommittedAt.UnixMilli(),
+		})
+	}
+	slices.SortStableFunc(out.Offsets, func(a, b *shv1.PartitionOffset) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out, nil
+}
+
+// Subscribe needs the group coordinator, which is not built yet.
+func (s *consumerService) Subscribe(*shv1.SubscribeRequest, grpc.ServerStreamingServer[shv1.SubscribeResponse]) error {
+	return status.Error(codes.Unimplemented, "Subscribe is not implemented yet: use Fetch, CommitOffsets and FetchOffsets")
+}

@@ -136,6 +136,11 @@ type Deps struct {
 	// Logger gets internal errors (the client sees only "internal error").
 	// Nil discards.
 	Logger *slog.Logger
+	// TopicCreated, if set, is called after a topic was created, before the
+	// 201 is sent: the place to tell the agents to take its partitions now
+	// rather than at their next periodic look at the registry. It must not
+	// block.
+	TopicCreated func(topic registry.Topic)
 	// TopicDeleted, if set, is called after a topic was deleted from the
 	// registry, with what the registry removed: the place to stop the
 	// topic's partition actors and delete removed.UnreferencedObjects (only

@@ -103,6 +103,9 @@ func (rt *Router) createTopic(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
+	if rt.deps.TopicCreated != nil {
+		rt.deps.TopicCreated(t)
+	}
 	w.Header().Set("Location", "/api/v1/topics/"+url.PathEscape(t.Name))
 	writeJSON(w, http.StatusCreated, topicOut(t))
 }

@@ -194,7 +194,8 @@ func TestTopicPathErrors(t *testing.T) {
 func TestDeleteTopic(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, Config{})
-	var deleted []string
+	var created, deleted []string
+	h.rt.deps.TopicCreated = func(topic registry.Topic) { created = append(created, topic.Name) }
 	h.rt.deps.TopicDeleted = func(_ context.Context, topic registry.Topic, removed registry.Removed) error {
 		if removed.Segments == nil || removed.UnreferencedObjects == nil {
 			t.Errorf("removed: %+v", removed)
@@ -210,6 +211,9 @@ func TestDeleteTopic(t *testing.T) {
 	}
 	if len(deleted) != 1 || deleted[0] != "orders" {
 		t.Fatalf("TopicDeleted calls: %v", deleted)
+	}
+	if len(created) != 2 || created[0] != "orders" || created[1] != "keep" {
+		t.Fatalf("TopicCreated calls: %v", created)
 	}
 	wantError(t, h.do("GET", "/api/v1/topics/orders", "", nil), 404, "not_found", "orders")
 	wantError(t, h.do("DELETE", "/api/v1/topics/orders", "", nil), 404, "not_found", "orders")

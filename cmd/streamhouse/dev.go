@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,36 +13,66 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamhouse/streamhouse/cells"
 	"github.com/streamhouse/streamhouse/objectstore"
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router"
 )
 
 // devTenant is the tenant a dev cell serves when authentication is off.
 const devTenant = "default"
 
-// runDev runs a dev cell until ctx is cancelled. Today the cell is the
-// storage spine: the embedded registry and the local object store under the
-// data folder, and the health endpoints. The data path (agents, router,
-// console) is the next piece of work.
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// devConfig is what the dev subcommand's flags set.
+type devConfig struct {
+	dataDir  string
+	httpAddr string
+	grpcAddr string
+	natsPort int
+	cell     string
+	leaseTTL time.Duration
+	logLevel slog.Level
+}
+
+func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
+	var c devConfig
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", ".streamhouse", "folder that keeps all of the cell's data")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP API, console and health endpoints")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&c.dataDir, "data-dir", ".streamhouse", "folder that keeps all of the cell's data (registry, objects, NATS)")
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API and the health endpoints")
+	fs.StringVar(&c.grpcAddr, "grpc", "127.0.0.1:50051", "address of the gRPC API")
+	fs.IntVar(&c.natsPort, "nats-port", 0, "port of the embedded NATS server on 127.0.0.1 (0 picks a free one)")
+	fs.StringVar(&c.cell, "cell", "dev", "name of the cell")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", cells.DefaultLeaseTTL, "partition lease TTL: a crashed agent's partitions move after about this long")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	return c, fs.Parse(args)
+}
+
+// runDev runs a whole cell in one process until ctx is cancelled: the
+// embedded registry, the local object store, an embedded NATS server with
+// JetStream (sync always), one agent, and the router's HTTP and gRPC APIs.
+// On cancel it stops taking requests, drains the agent (flush, commit,
+// release) and shuts down in reverse order.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseDevFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	reg, err := registry.OpenEmbedded(filepath.Join(*dataDir, "registry.db"))
+	// The registry opens first: its file lock keeps a second dev cell off
+	// this data folder (nats-server does not lock its store).
+	reg, err := registry.OpenEmbedded(filepath.Join(cfg.dataDir, "registry.db"))
 	if err != nil {
-		return fmt.Errorf("open registry: %w", err)
+		return fmt.Errorf("open registry (is another dev cell using %s?): %w", cfg.dataDir, err)
 	}
 	defer reg.Close()
-	store, err := objectstore.NewFS(filepath.Join(*dataDir, "objects"))
+	store, err := objectstore.NewFS(filepath.Join(cfg.dataDir, "objects"))
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
@@ -52,37 +81,109 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *httpAddr)
+	ns, err := cells.StartEmbeddedNATS(cells.EmbeddedNATSConfig{
+		Dir: filepath.Join(cfg.dataDir, "nats"), Port: cfg.natsPort, Logger: log.With("component", "nats"),
+	})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
+		return fmt.Errorf("start nats: %w", err)
 	}
-	srv := &http.Server{Handler: healthMux(reg, store), ReadHeaderTimeout: 10 * time.Second}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL(), ns.InProcess(), nats.Name("streamhouse-dev"))
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
 
-	abs, _ := filepath.Abs(*dataDir)
-	fmt.Fprintf(stdout, "StreamHouse dev cell (storage spine)\n"+
-		"  data:      %s\n  registry:  embedded (%s)\n  objects:   local files (%s)\n"+
-		"  tenant:    %s (id %d)\n  health:    http://%s/health\n"+
-		"Produce and consume arrive with the running cell; stop with Ctrl-C.\n",
-		abs, filepath.Join(abs, "registry.db"), filepath.Join(abs, "objects"),
-		tenant.Name, tenant.ID, ln.Addr())
+	agent, err := cells.NewAgent(ctx, cells.AgentConfig{
+		Cell: cfg.cell, Conn: nc, Registry: reg, Store: store, LeaseTTL: cfg.leaseTTL,
+		Logger: log.With("component", "agent"),
+	})
+	if err != nil {
+		return fmt.Errorf("start agent: %w", err)
+	}
+	producer, err := cells.NewNATSProducer(cells.NATSProducerConfig{Cell: cfg.cell, Conn: nc})
+	if err != nil {
+		return fmt.Errorf("produce client: %w", err)
+	}
+	fetcher, err := cells.NewNATSFetcher(cells.NATSFetcherConfig{Cell: cfg.cell, Conn: nc})
+	if err != nil {
+		return fmt.Errorf("fetch client: %w", err)
+	}
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }() // owned here: Shutdown below ends it
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve http: %w", err)
-	case <-ctx.Done():
+	api, err := router.New(router.Config{Tenant: router.StaticTenant(tenant.ID)}, router.Deps{
+		Topics:       reg,
+		Producer:     producer,
+		Logger:       log.With("component", "router"),
+		TopicCreated: func(registry.Topic) { agent.Rebalance() },
+		TopicDeleted: func(ctx context.Context, _ registry.Topic, removed registry.Removed) error {
+			agent.Rebalance()
+			return deleteObjects(ctx, store, removed.UnreferencedObjects)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down http: %w", err)
+	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
+		Tenant: func(context.Context) (int64, error) { return tenant.ID, nil },
+		Topics: reg, Fetch: fetcher, Logger: log.With("component", "grpc"),
+	})
+	if err != nil {
+		return fmt.Errorf("grpc: %w", err)
 	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve http: %w", err)
+
+	httpLn, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 	}
-	return nil
+	grpcLn, err := net.Listen("tcp", cfg.grpcAddr)
+	if err != nil {
+		httpLn.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.grpcAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	addHealth(mux, reg, store, nc)
+	httpServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	printBanner(stdout, cfg, tenant, httpLn.Addr(), grpcLn.Addr(), ns.ClientURL())
+
+	// One run group: every long-lived part starts here and stops when ctx
+	// ends or any part fails. The agent drains on its own ctx's end.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return agent.Run(gctx) })
+	g.Go(func() error {
+		if err := httpServer.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := grpcServer.Serve(grpcLn); err != nil {
+			return fmt.Errorf("serve grpc: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down: closing the APIs, then draining the agent")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		grpcServer.GracefulStop()
+		return httpServer.Shutdown(shutdownCtx)
+	})
+	return g.Wait()
+}
+
+// deleteObjects removes a deleted topic's objects that no segment uses any
+// more. A failure leaves garbage, not lost data.
+func deleteObjects(ctx context.Context, store objectstore.Store, keys []string) error {
+	var errs []error
+	for _, k := range keys {
+		if err := store.Delete(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ensureTenant returns the named tenant, creating it on the first start.
@@ -97,36 +198,18 @@ func ensureTenant(ctx context.Context, reg registry.Store, name string) (registr
 	return t, nil
 }
 
-// healthMux serves /live (the process answers), /ready and /health (the
-// registry and the object store answer, with a JSON report per component).
-func healthMux(reg registry.Store, store objectstore.Store) *http.ServeMux {
-	check := func(r *http.Request) (map[string]string, bool) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		report, ok := map[string]string{}, true
-		if _, err := reg.ListTenants(ctx); err != nil {
-			report["registry"], ok = err.Error(), false
-		} else {
-			report["registry"] = "ok"
-		}
-		if _, err := store.List(ctx, "health/"); err != nil {
-			report["objectstore"], ok = err.Error(), false
-		} else {
-			report["objectstore"] = "ok"
-		}
-		return report, ok
-	}
-	reply := func(w http.ResponseWriter, r *http.Request) {
-		report, ok := check(r)
-		w.Header().Set("Content-Type", "application/json")
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(report)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /live", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc("GET /ready", reply)
-	mux.HandleFunc("GET /health", reply)
-	return mux
+func printBanner(w io.Writer, cfg devConfig, tenant registry.Tenant, httpAddr, grpcAddr net.Addr, natsURL string) {
+	abs, _ := filepath.Abs(cfg.dataDir)
+	fmt.Fprintf(w, `StreamHouse dev cell %q
+  data:      %s (registry.db, objects/, nats/)
+  tenant:    %s (id %d)
+  http:      http://%s  (API under /api/v1, health at /health)
+  grpc:      %s
+  nats:      %s
+Try it (in another terminal):
+  go run ./cmd/streamctl topic create orders --partitions 4
+  go run ./cmd/streamctl produce orders --key k1 hello world
+  grpcurl -plaintext -d '{"topic":"orders","partition":0,"offset":0}' %s streamhouse.v1.ConsumerService/Fetch
+Stop with Ctrl-C.
+`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL, grpcAddr)
 }

@@ -2,73 +2,192 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	streamhousev1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
 )
 
-// TestDevServesHealthAndKeepsData starts the dev cell twice on one data
-// folder: it answers /ready with every component ok, and the tenant it
-// created the first time is the one it finds the second time.
-func TestDevServesHealthAndKeepsData(t *testing.T) {
+// TestDevCellEndToEnd runs the dev cell as `just run` does, on free ports:
+// create a topic over HTTP, produce over HTTP, read every record back over
+// gRPC; then restart the cell on the same data folder and find every record
+// again at its offset, and produce on from where it stopped.
+func TestDevCellEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	first := startDev(t, dir)
-	second := startDev(t, dir)
-	if first.tenantLine != second.tenantLine {
-		t.Errorf("tenant changed across a restart: %q then %q", first.tenantLine, second.tenantLine)
+	const partitions, perRun = 3, 60
+
+	cell := startDev(t, dir)
+	cell.post(t, "/api/v1/topics", `{"name":"orders","partitions":3}`, http.StatusCreated)
+	want := cell.produce(t, "orders", 0, perRun)
+	cell.readAll(t, "orders", partitions, want)
+	cell.stop(t)
+
+	cell = startDev(t, dir)
+	cell.readAll(t, "orders", partitions, want)
+	for k, v := range cell.produce(t, "orders", perRun, perRun) {
+		want[k] = v
 	}
+	cell.readAll(t, "orders", partitions, want)
+	cell.stop(t)
 }
 
-type devRun struct{ tenantLine string }
+type devCell struct {
+	http   string
+	grpc   streamhousev1.ConsumerServiceClient
+	conn   *grpc.ClientConn
+	cancel context.CancelFunc
+	done   chan error
+}
 
-func startDev(t *testing.T, dir string) devRun {
+func startDev(t *testing.T, dir string) *devCell {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	c := &devCell{cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		done <- runDev(ctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0"}, pw, io.Discard)
+		c.done <- runDev(ctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--lease-ttl", "1s", "--log-level", "warn"}, pw, io.Discard)
 		pw.Close()
 	}()
-	var run devRun
-	var healthURL string
+	var grpcAddr string
 	sc := bufio.NewScanner(pr)
-	for sc.Scan() && healthURL == "" {
-		line := strings.TrimSpace(sc.Text())
-		if v, ok := strings.CutPrefix(line, "tenant:"); ok {
-			run.tenantLine = strings.TrimSpace(v)
+	for sc.Scan() && (c.http == "" || grpcAddr == "") {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "http:" {
+			c.http = f[1]
 		}
-		if v, ok := strings.CutPrefix(line, "health:"); ok {
-			healthURL = strings.TrimSpace(v)
+		if len(f) >= 2 && f[0] == "grpc:" {
+			grpcAddr = f[1]
 		}
 	}
 	go io.Copy(io.Discard, pr) // drain the rest so runDev never blocks on stdout
-	if healthURL == "" {
+	if c.http == "" || grpcAddr == "" {
 		cancel()
-		t.Fatalf("dev cell printed no health address (exit: %v)", <-done)
+		t.Fatalf("dev cell printed no addresses (exit: %v)", <-c.done)
 	}
-	readyURL := strings.TrimSuffix(healthURL, "/health") + "/ready"
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(readyURL)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatalf("GET %s: %v", readyURL, err)
+		t.Fatal(err)
+	}
+	c.conn, c.grpc = conn, streamhousev1.NewConsumerServiceClient(conn)
+	t.Cleanup(func() { c.stop(t) })
+
+	resp, err := http.Get(c.http + "/ready")
+	if err != nil {
+		t.Fatalf("GET /ready: %v", err)
 	}
 	var report map[string]string
 	err = json.NewDecoder(resp.Body).Decode(&report)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || report["registry"] != "ok" || report["objectstore"] != "ok" {
+	if err != nil || resp.StatusCode != http.StatusOK || report["registry"] != "ok" || report["objectstore"] != "ok" || report["nats"] != "ok" {
 		t.Fatalf("GET /ready: status %d, report %v, decode error %v", resp.StatusCode, report, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("dev cell exit: %v", err)
+	return c
+}
+
+func (c *devCell) stop(t *testing.T) {
+	t.Helper()
+	if c.cancel == nil {
+		return
 	}
-	if !strings.Contains(run.tenantLine, "default") {
-		t.Fatalf("tenant line %q does not name the default tenant", run.tenantLine)
+	c.cancel()
+	c.cancel = nil
+	c.conn.Close()
+	select {
+	case err := <-c.done:
+		if err != nil {
+			t.Fatalf("dev cell exit: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("dev cell did not stop within 60s")
 	}
-	return run
+}
+
+func (c *devCell) post(t *testing.T, path, body string, wantStatus int) []byte {
+	t.Helper()
+	resp, err := http.Post(c.http+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("POST %s: %d %s, want %d", path, resp.StatusCode, out, wantStatus)
+	}
+	return out
+}
+
+type recordAt struct {
+	partition int32
+	offset    int64
+}
+
+// produce sends n keyed records in one request and returns value by place.
+func (c *devCell) produce(t *testing.T, topic string, from, n int) map[recordAt]string {
+	t.Helper()
+	var body bytes.Buffer
+	body.WriteString(`{"records":[`)
+	for i := range n {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"key":"k%d","value":"v%d"}`, (from+i)%7, from+i)
+	}
+	body.WriteString(`]}`)
+	var reply struct {
+		Offsets []struct {
+			Partition int32 `json:"partition"`
+			Offset    int64 `json:"offset"`
+		} `json:"offsets"`
+	}
+	out := c.post(t, "/api/v1/topics/"+topic+"/records", body.String(), http.StatusOK)
+	if err := json.Unmarshal(out, &reply); err != nil || len(reply.Offsets) != n {
+		t.Fatalf("produce reply %s: %v", out, err)
+	}
+	got := map[recordAt]string{}
+	for i, o := range reply.Offsets {
+		got[recordAt{o.Partition, o.Offset}] = fmt.Sprint("v", from+i)
+	}
+	return got
+}
+
+// readAll fetches every partition from offset 0 over gRPC and compares
+// with want: every record at its offset, nothing else.
+func (c *devCell) readAll(t *testing.T, topic string, partitions int32, want map[recordAt]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[recordAt]string{}
+	for p := range partitions {
+		for off := int64(0); ; {
+			resp, err := c.grpc.Fetch(ctx, &streamhousev1.FetchRequest{Topic: topic, Partition: p, Offset: off})
+			if err != nil {
+				t.Fatalf("fetch %s/%d at %d: %v", topic, p, off, err)
+			}
+			for _, r := range resp.Records {
+				got[recordAt{p, r.Offset}] = string(r.Value)
+			}
+			if resp.NextOffset >= resp.HighWatermark || len(resp.Records) == 0 {
+				break
+			}
+			off = resp.NextOffset
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for at, v := range want {
+		if got[at] != v {
+			t.Fatalf("partition %d offset %d: read %q, want %q", at.partition, at.offset, got[at], v)
+		}
+	}
 }

@@ -81,8 +81,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
+	// nats-server's start-up banner is noise next to ours: its log shows
+	// errors only, unless the cell logs at debug.
+	natsLevel := max(cfg.logLevel, slog.LevelError)
+	if cfg.logLevel <= slog.LevelDebug {
+		natsLevel = cfg.logLevel
+	}
+	natsLog := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: natsLevel})).With("component", "nats")
 	ns, err := cells.StartEmbeddedNATS(cells.EmbeddedNATSConfig{
-		Dir: filepath.Join(cfg.dataDir, "nats"), Port: cfg.natsPort, Logger: log.With("component", "nats"),
+		Dir: filepath.Join(cfg.dataDir, "nats"), Port: cfg.natsPort, Logger: natsLog,
 	})
 	if err != nil {
 		return fmt.Errorf("start nats: %w", err)

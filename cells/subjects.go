@@ -36,6 +36,12 @@ func AgentEventSubject(cell, agent string) string {
 	return eventsPrefix(cell) + "agent." + agent
 }
 
+// TopicEventsSubject is where a router announces that a topic was created
+// or deleted (the body is the topic id), so agents in other processes look
+// at the registry at once instead of at their next periodic rebalance. A
+// lost message only delays that: the periodic look still finds the change.
+func TopicEventsSubject(cell string) string { return eventsPrefix(cell) + "topics" }
+
 // AgentsBucket names the cell's heartbeat bucket, sh_<cell>_agents: key the
 // agent id, present while the agent is alive.
 func AgentsBucket(cell string) string { return "sh_" + cell + "_agents" }

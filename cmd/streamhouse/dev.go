@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,11 +18,7 @@ import (
 	"github.com/streamhouse/streamhouse/cells"
 	"github.com/streamhouse/streamhouse/objectstore"
 	"github.com/streamhouse/streamhouse/registry"
-	"github.com/streamhouse/streamhouse/router"
 )
-
-// devTenant is the tenant a dev cell serves when authentication is off.
-const devTenant = "default"
 
 // devConfig is what the dev subcommand's flags set.
 type devConfig struct {
@@ -76,7 +71,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
-	tenant, err := ensureTenant(ctx, reg, devTenant)
+	tenant, err := ensureTenant(ctx, reg, defaultTenant)
 	if err != nil {
 		return err
 	}
@@ -108,49 +103,25 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
 	}
-	producer, err := cells.NewNATSProducer(cells.NATSProducerConfig{Cell: cfg.cell, Conn: nc})
-	if err != nil {
-		return fmt.Errorf("produce client: %w", err)
-	}
-	fetcher, err := cells.NewNATSFetcher(cells.NATSFetcherConfig{Cell: cfg.cell, Conn: nc})
-	if err != nil {
-		return fmt.Errorf("fetch client: %w", err)
-	}
-
-	api, err := router.New(router.Config{Tenant: router.StaticTenant(tenant.ID)}, router.Deps{
-		Topics:       reg,
-		Producer:     producer,
-		Logger:       log.With("component", "router"),
-		TopicCreated: func(registry.Topic) { agent.Rebalance() },
-		TopicDeleted: func(ctx context.Context, _ registry.Topic, removed registry.Removed) error {
+	api, grpcServer, err := newAPIs(apiDeps{
+		cell: cfg.cell, nc: nc, reg: reg, tenant: tenant.ID, log: log,
+		topicCreated: func(registry.Topic) { agent.Rebalance() },
+		topicDeleted: func(ctx context.Context, _ registry.Topic, removed registry.Removed) error {
 			agent.Rebalance()
 			return deleteObjects(ctx, store, removed.UnreferencedObjects)
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("router: %w", err)
+		return err
 	}
-	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
-		Tenant: func(context.Context) (int64, error) { return tenant.ID, nil },
-		Topics: reg, Fetch: fetcher, Logger: log.With("component", "grpc"),
-	})
+	lns, err := listen(cfg.httpAddr, cfg.grpcAddr)
 	if err != nil {
-		return fmt.Errorf("grpc: %w", err)
+		return err
 	}
-
-	httpLn, err := net.Listen("tcp", cfg.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
-	}
-	grpcLn, err := net.Listen("tcp", cfg.grpcAddr)
-	if err != nil {
-		httpLn.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.grpcAddr, err)
-	}
+	httpLn, grpcLn := lns[0], lns[1]
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
-	addHealth(mux, reg, store, nc)
-	httpServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	addHealth(mux, reg, store, nc, nil)
 
 	printBanner(stdout, cfg, tenant, httpLn.Addr(), grpcLn.Addr(), ns.ClientURL())
 
@@ -158,51 +129,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// ends or any part fails. The agent drains on its own ctx's end.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agent.Run(gctx) })
-	g.Go(func() error {
-		if err := httpServer.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		if err := grpcServer.Serve(grpcLn); err != nil {
-			return fmt.Errorf("serve grpc: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		log.Info("shutting down: closing the APIs, then draining the agent")
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		grpcServer.GracefulStop()
-		return httpServer.Shutdown(shutdownCtx)
-	})
+	serveAPIs(g, gctx, log, "shutting down: closing the APIs, then draining the agent", httpLn, mux, grpcLn, grpcServer)
 	return g.Wait()
-}
-
-// deleteObjects removes a deleted topic's objects that no segment uses any
-// more. A failure leaves garbage, not lost data.
-func deleteObjects(ctx context.Context, store objectstore.Store, keys []string) error {
-	var errs []error
-	for _, k := range keys {
-		if err := store.Delete(ctx, k); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// ensureTenant returns the named tenant, creating it on the first start.
-func ensureTenant(ctx context.Context, reg registry.Store, name string) (registry.Tenant, error) {
-	t, err := reg.TenantByName(ctx, name)
-	if errors.Is(err, registry.ErrNotFound) {
-		t, err = reg.CreateTenant(ctx, name)
-	}
-	if err != nil {
-		return registry.Tenant{}, fmt.Errorf("tenant %s: %w", name, err)
-	}
-	return t, nil
 }
 
 func printBanner(w io.Writer, cfg devConfig, tenant registry.Tenant, httpAddr, grpcAddr net.Addr, natsURL string) {

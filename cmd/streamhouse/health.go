@@ -14,8 +14,9 @@ import (
 
 // addHealth serves /live (the process answers), /ready and /health (NATS,
 // the registry and the object store answer; a JSON report per component,
-// 503 when any fails).
-func addHealth(mux *http.ServeMux, reg registry.Store, store objectstore.Store, nc *nats.Conn) {
+// 503 when any fails). A nil store is not checked; extra, if set, adds its
+// own components (the agent's "agent": an error once it drains).
+func addHealth(mux *http.ServeMux, reg registry.Store, store objectstore.Store, nc *nats.Conn, extra func() map[string]error) {
 	check := func(r *http.Request) (map[string]string, bool) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -29,8 +30,15 @@ func addHealth(mux *http.ServeMux, reg registry.Store, store objectstore.Store, 
 		}
 		_, err := reg.ListTenants(ctx)
 		set("registry", err)
-		_, err = store.List(ctx, "health/")
-		set("objectstore", err)
+		if store != nil {
+			_, err = store.List(ctx, "health/")
+			set("objectstore", err)
+		}
+		if extra != nil {
+			for name, err := range extra() {
+				set(name, err)
+			}
+		}
 		if nc.IsConnected() {
 			set("nats", nil)
 		} else {

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/streamhouse/streamhouse/cells"
+	"github.com/streamhouse/streamhouse/objectstore"
+	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router"
+)
+
+const routerUsage = `usage: streamhouse router [flags]
+
+Runs a router of a cell: the HTTP API (and /live, /ready, /health) and the
+gRPC API, carrying requests to the cell's agents over NATS. It needs the
+cell's NATS and registry; with --object-store it also deletes the objects of
+deleted topics, else it leaves them to garbage collection. Runs until
+SIGTERM or SIGINT, then stops taking requests and finishes those under way.
+
+Authentication is not implemented yet: every request acts for the tenant
+"default" (created on first start). Do not expose a router beyond a trusted
+network.
+
+Each setting is a flag, an environment variable STREAMHOUSE_<NAME> (such as
+STREAMHOUSE_NATS_URL) or a key of the config file; flags win over the
+environment, which wins over the file.
+
+flags:
+`
+
+// runRouter runs `streamhouse router` until ctx ends. getenv reads the
+// environment (os.Getenv); the addresses it listens on go to stdout.
+func runRouter(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("router", roleRouter, args, getenv, stderr, routerUsage)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel).With("cell", cfg.Cell)
+
+	reg, err := openRegistry(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	store, err := openObjectStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	tenant, err := ensureTenant(ctx, reg, defaultTenant)
+	if err != nil {
+		return err
+	}
+	nc, err := connectNATS(cfg, "streamhouse-router")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	// The agents run elsewhere: tell them of a topic created or deleted.
+	announce := func(t registry.Topic) {
+		if err := nc.Publish(cells.TopicEventsSubject(cfg.Cell), strconv.AppendInt(nil, t.ID, 10)); err != nil {
+			log.Warn("announce topic change; the agents see it at their next periodic look", "topic", t.Name, "err", err)
+		}
+	}
+	api, grpcServer, err := newAPIs(apiDeps{
+		cell: cfg.Cell, nc: nc, reg: reg, tenant: tenant.ID, log: log,
+		topicCreated: announce,
+		topicDeleted: func(ctx context.Context, t registry.Topic, removed registry.Removed) error {
+			announce(t)
+			if store == nil {
+				return nil // no object store: the garbage collector's job
+			}
+			return deleteObjects(ctx, store, removed.UnreferencedObjects)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	lns, err := listen(cfg.HTTPAddr, cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	addHealth(mux, reg, store, nc, nil)
+
+	fmt.Fprintf(stdout, `StreamHouse router of cell %q
+  tenant:    %s (id %d; authentication comes later)
+  http:      http://%s  (API under /api/v1, health at /health)
+  grpc:      %s
+  nats:      %s
+`, cfg.Cell, tenant.Name, tenant.ID, lns[0].Addr(), lns[1].Addr(), cfg.NATSURL)
+
+	g, gctx := errgroup.WithContext(ctx)
+	serveAPIs(g, gctx, log, "shutting down: closing the APIs", lns[0], mux, lns[1], grpcServer)
+	return g.Wait()
+}
+
+// defaultTenant is the tenant every request acts for while authentication
+// is off.
+const defaultTenant = "default"
+
+// apiDeps is what newAPIs wires the HTTP and gRPC APIs to.
+type apiDeps struct {
+	cell   string
+	nc     *nats.Conn
+	reg    registry.Store
+	tenant int64
+	log    *slog.Logger
+	// topicCreated and topicDeleted are router.Deps' hooks.
+	topicCreated func(registry.Topic)
+	topicDeleted func(context.Context, registry.Topic, registry.Removed) error
+}
+
+// newAPIs builds the HTTP API (to be mounted under /api/) and the gRPC
+// server of a cell's router, both carrying requests to the partition owners
+// over NATS and acting for one tenant.
+func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
+	producer, err := cells.NewNATSProducer(cells.NATSProducerConfig{Cell: d.cell, Conn: d.nc})
+	if err != nil {
+		return nil, nil, fmt.Errorf("produce client: %w", err)
+	}
+	fetcher, err := cells.NewNATSFetcher(cells.NATSFetcherConfig{Cell: d.cell, Conn: d.nc})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetch client: %w", err)
+	}
+	api, err := router.New(router.Config{Tenant: router.StaticTenant(d.tenant)}, router.Deps{
+		Topics:       d.reg,
+		Producer:     producer,
+		Logger:       d.log.With("component", "router"),
+		TopicCreated: d.topicCreated,
+		TopicDeleted: d.topicDeleted,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("router: %w", err)
+	}
+	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
+		Tenant: func(context.Context) (int64, error) { return d.tenant, nil },
+		Topics: d.reg, Fetch: fetcher, Logger: d.log.With("component", "grpc"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("grpc: %w", err)
+	}
+	return api, grpcServer, nil
+}
+
+// listen opens a TCP listener on each address, or none.
+func listen(addrs ...string) ([]net.Listener, error) {
+	lns := make([]net.Listener, 0, len(addrs))
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen on %s: %w", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// serveAPIs adds to g the HTTP server of handler on httpLn and, if
+// grpcServer is set, the gRPC server on grpcLn. When gctx ends it logs msg,
+// stops both from taking requests and waits (up to 10 s for HTTP) for those
+// under way.
+func serveAPIs(g *errgroup.Group, gctx context.Context, log *slog.Logger, msg string, httpLn net.Listener, handler http.Handler, grpcLn net.Listener, grpcServer *grpc.Server) {
+	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := httpServer.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	if grpcServer != nil {
+		g.Go(func() error {
+			if err := grpcServer.Serve(grpcLn); err != nil {
+				return fmt.Errorf("serve grpc: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info(msg)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if grpcServer != nil {
+			grpcServer.GracefulStop()
+		}
+		return httpServer.Shutdown(shutdownCtx)
+	})
+}
+
+// deleteObjects removes a deleted topic's objects that no segment uses any
+// more. A failure leaves garbage, not lost data.
+func deleteObjects(ctx context.Context, store objectstore.Store, keys []string) error {
+	var errs []error
+	for _, k := range keys {
+		if err := store.Delete(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ensureTenant returns the named tenant, creating it on the first start.
+// Of routers starting at once, one creates it and the others find it.
+func ensureTenant(ctx context.Context, reg registry.Store, name string) (registry.Tenant, error) {
+	t, err := reg.TenantByName(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		t, err = reg.CreateTenant(ctx, name)
+		if errors.Is(err, registry.ErrExists) {
+			t, err = reg.TenantByName(ctx, name)
+		}
+	}
+	if err != nil {
+		return registry.Tenant{}, fmt.Errorf("tenant %s: %w", name, err)
+	}
+	return t, nil
+}

@@ -101,6 +101,12 @@ type AgentConfig struct {
 	// the new owner replays the WAL. The default is 30 s.
 	StopTimeout time.Duration
 
+	// RetentionInterval is how often each owned partition applies its
+	// topic's retention (by time and by size): it moves the log start offset
+	// past the expired committed segments and deletes the objects no segment
+	// refers to any more. The default is DefaultRetentionInterval (1 min).
+	RetentionInterval time.Duration
+
 	// ProduceLanes is the number of produce requests one partition works on
 	// at once, which lets its actor group-commit them. An idempotent
 	// producer's requests always take the same lane, so they keep their
@@ -151,6 +157,9 @@ func (c *AgentConfig) EnsureDefaults() {
 	if c.StopTimeout == 0 {
 		c.StopTimeout = DefaultStopTimeout
 	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = DefaultRetentionInterval
+	}
 	if c.ProduceLanes == 0 {
 		c.ProduceLanes = DefaultProduceLanes
 	}
@@ -176,7 +185,7 @@ func (c *AgentConfig) validate() error {
 		return errors.New("agent config: Conn, Registry and Store are required")
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("agent config: lease TTL %s is below the minimum of 1s", c.LeaseTTL)
-	case c.RebalanceInterval < 0 || c.StartTimeout < 0 || c.StopTimeout < 0:
+	case c.RebalanceInterval < 0 || c.StartTimeout < 0 || c.StopTimeout < 0 || c.RetentionInterval < 0:
 		return errors.New("agent config: negative interval or timeout")
 	case c.ProduceLanes < 1 || c.ProduceQueueBytes < 1 || c.ProducePending < 1:
 		return errors.New("agent config: ProduceLanes, ProduceQueueBytes and ProducePending must be positive")
@@ -192,8 +201,8 @@ func (c *AgentConfig) validate() error {
 // Goroutines: Run owns all of them through one errgroup: the lease watcher,
 // the heartbeat watcher and the supervisor loop; the supervisor loop owns
 // one goroutine per partition slot, and each slot owns its lease's
-// KeepAlive and its produce lanes; the FetchServer owns the fetches it
-// serves, and Run closes it last. Nothing outlives Run.
+// KeepAlive, its produce lanes and its retention runner; the FetchServer
+// owns the fetches it serves, and Run closes it last. Nothing outlives Run.
 //
 // Locks: Agent.mu (the served partitions) and a slot's mu (its lanes open)
 // are never held together, nor across I/O.

@@ -16,10 +16,12 @@ import (
 
 // slot is one owned partition, from its lease's acquisition to its release:
 // one goroutine (run) that owns the lease's KeepAlive, the actor, the produce
-// subscription and its lanes. Assigned, revoked, lost (STYLE.md 6):
+// subscription and its lanes, and the retention runner. Assigned, revoked,
+// lost (STYLE.md 6):
 //
 //   - acquired → KeepAlive → StartActor (epoch bump, WAL marker, replay) →
-//     subscribe the produce subject;
+//     subscribe the produce subject → start retention (stopped first on
+//     every way out, before the actor);
 //   - handed back (rebalance, drain) → unsubscribe, answering what was
 //     taken → Stop the actor (flush, commit) → release the lease;
 //   - lease lost → Kill the actor at once (nothing more committed) →
@@ -161,9 +163,11 @@ func (sl *slot) run() {
 	}
 	a.setOwned(sl.key, actor)
 	sl.log.Info("serving partition", "epoch", actor.Epoch(), "high_watermark", actor.HighWatermark(), "takeover", time.Since(start))
+	ret := sl.startRetention(lctx, actor.Epoch())
 
 	select {
 	case <-sl.handBackCh:
+		ret.stop()
 		a.setOwned(sl.key, nil)
 		sl.unserve()
 		sl.stopActor(lctx)
@@ -171,6 +175,7 @@ func (sl *slot) run() {
 		sl.release()
 		sl.log.Info("partition handed back")
 	case <-lctx.Done(): // lease lost (or not renewed in time), or killed
+		ret.stop()
 		actor.Kill()
 		a.setOwned(sl.key, nil)
 		sl.unserve()
@@ -182,6 +187,7 @@ func (sl *slot) run() {
 		}
 		sl.log.Warn("partition lost", "err", ka.err)
 	case <-actor.Done(): // fenced or failed
+		ret.stop()
 		a.setOwned(sl.key, nil)
 		sl.unserve()
 		ka.stop()

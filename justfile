@@ -22,8 +22,9 @@ run *args:
 test: deps lint
     go test -race -timeout 12m -count 1 ./...
 
-# go vet, staticcheck and the project's own rules (import directions).
+# gofmt, go vet, staticcheck and the project's own rules (import directions).
 lint:
+    @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
     go vet ./...
     go tool staticcheck ./...
     go test -count 1 ./internal/lint/

@@ -93,6 +93,8 @@ type Config struct {
 	// ProduceConcurrency is the most partition batches of one client request
 	// in flight at once. The default is 64.
 	ProduceConcurrency int
+	// WebSocket configures /ws/produce and /ws/consume (ws.go).
+	WebSocket WSConfig
 }
 
 // EnsureDefaults fills zero fields with their defaults and returns c.
@@ -148,6 +150,9 @@ type Deps struct {
 	// garbage collector. It runs before the 204 is sent; its error is logged,
 	// not returned (the topic is gone either way).
 	TopicDeleted func(ctx context.Context, topic registry.Topic, removed registry.Removed) error
+	// Fetch, if set, carries /ws/consume's fetches to partition owners; nil
+	// disables /ws/consume (404).
+	Fetch Fetcher
 }
 
 // Router serves the API. It is safe for concurrent use.
@@ -187,6 +192,9 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		m.Delete("/{topic}", rt.deleteTopic)
 		m.Post("/{topic}/records", rt.produce)
 	})
+	ws := newWSServer(rt)
+	mux.Get("/ws/produce", ws.produce)
+	mux.Get("/ws/consume", ws.consume)
 	rt.mux = mux
 	return rt, nil
 }

@@ -456,4 +456,3 @@ func openObjectStore(ctx context.Context, c Config) (objectstore.Store, error) {
 	}
 	return store, nil
 }
-

@@ -121,6 +121,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	httpLn, grpcLn := lns[0], lns[1]
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
+	mux.Handle("/ws/", api)
 	addHealth(mux, reg, store, nc, nil)
 
 	printBanner(stdout, cfg, tenant, httpLn.Addr(), grpcLn.Addr(), ns.ClientURL())

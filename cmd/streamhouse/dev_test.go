@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -29,6 +30,9 @@ func TestDevCellEndToEnd(t *testing.T) {
 	cell := startDev(t, dir)
 	cell.post(t, "/api/v1/topics", `{"name":"orders","partitions":3}`, http.StatusCreated)
 	want := cell.produce(t, "orders", 0, perRun)
+	for k, v := range cell.produceWS(t, "orders", "over-websocket") {
+		want[k] = v
+	}
 	cell.readAll(t, "orders", partitions, want)
 	cell.stop(t)
 
@@ -158,6 +162,33 @@ func (c *devCell) produce(t *testing.T, topic string, from, n int) map[recordAt]
 		got[recordAt{o.Partition, o.Offset}] = fmt.Sprint("v", from+i)
 	}
 	return got
+}
+
+// produceWS sends one record as a frame of /ws/produce and returns where
+// its acknowledgement says it landed.
+func (c *devCell) produceWS(t *testing.T, topic, value string) map[recordAt]string {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(c.http, "http") + "/ws/produce?topic=" + topic
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"id": "f1", "value": value}); err != nil {
+		t.Fatal(err)
+	}
+	var ack struct {
+		ID      string `json:"id"`
+		Offsets []struct {
+			Partition int32  `json:"partition"`
+			Offset    *int64 `json:"offset"`
+		} `json:"offsets"`
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := conn.ReadJSON(&ack); err != nil || ack.ID != "f1" || len(ack.Offsets) != 1 || ack.Offsets[0].Offset == nil {
+		t.Fatalf("websocket ack %+v: %v", ack, err)
+	}
+	return map[recordAt]string{{ack.Offsets[0].Partition, *ack.Offsets[0].Offset}: value}
 }
 
 // readAll fetches every partition from offset 0 over gRPC and compares

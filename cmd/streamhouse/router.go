@@ -94,6 +94,7 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
+	mux.Handle("/ws/", api)
 	addHealth(mux, reg, store, nc, nil)
 
 	fmt.Fprintf(stdout, `StreamHouse router of cell %q
@@ -124,7 +125,7 @@ type apiDeps struct {
 	topicDeleted func(context.Context, registry.Topic, registry.Removed) error
 }
 
-// newAPIs builds the HTTP API (to be mounted under /api/) and the gRPC
+// newAPIs builds the HTTP API (to be mounted under /api/ and /ws/) and the gRPC
 // server of a cell's router, both carrying requests to the partition owners
 // over NATS and acting for one tenant.
 func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
@@ -142,6 +143,7 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 		Logger:       d.log.With("component", "router"),
 		TopicCreated: d.topicCreated,
 		TopicDeleted: d.topicDeleted,
+		Fetch:        fetcher,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)

@@ -210,6 +210,7 @@ type Agent struct {
 	cfg    AgentConfig
 	log    *slog.Logger
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	leases *Leases
 	wal    *WALStream
 	agents jetstream.KeyValue
@@ -256,6 +257,7 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		cfg:    cfg,
 		log:    log,
 		nc:     cfg.Conn,
+		js:     js,
 		leases: leases,
 		wal:    wal,
 		agents: agents,
@@ -370,12 +372,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
+	// The agent also hosts consumer-group coordinators: whichever agent
+	// first serves a group's request takes its lease (groupservice.go).
+	groups, err := StartGroupService(ctx, GroupServiceConfig{
+		Conn: a.nc, JS: a.js, Cell: a.cfg.Cell, Agent: a.cfg.AgentID, Store: a.cfg.Registry,
+		LeaseTTL: a.cfg.LeaseTTL, Replicas: a.cfg.Replicas, Logger: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.cfg.AgentID, err)
+	}
+	defer groups.Stop() // releases the group leases on drain
 	sup := newSupervisor(a)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.watchLeases(gctx, sup.leaseUpdates) })
 	g.Go(func() error { return a.watchAgents(gctx, sup.members) })
 	g.Go(func() error { return sup.run(gctx) })
-	err := g.Wait()
+	err = g.Wait()
 	a.fetch.Close() // the fetch subscriptions are gone: end the fetches still served
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil

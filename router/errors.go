@@ -33,6 +33,12 @@ var httpStatus = map[wire.Code]int{
 
 	// 416: a fetch's offset is outside the log; the consumer resets.
 	wire.OutOfRange: http.StatusRequestedRangeNotSatisfiable,
+
+	// 409: the consumer group's state moved on; rejoin (or fetch the new
+	// assignment) and retry.
+	wire.RebalanceInProgress: http.StatusConflict,
+	wire.IllegalGeneration:   http.StatusConflict,
+	wire.UnknownMember:       http.StatusConflict,
 }
 
 // statusFor returns the HTTP status of a code.

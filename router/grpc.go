@@ -61,6 +61,10 @@ type GRPCConfig struct {
 	Topics GRPCRegistry
 	// Fetch carries fetches to partition owners.
 	Fetch Fetcher
+	// Groups carries consumer group requests to the groups' coordinators
+	// (cells.NATSGroups). Optional: without it Subscribe answers
+	// UNIMPLEMENTED and commits with a member_id are refused.
+	Groups Groups
 	// Logger gets internal errors (the client sees only "internal error");
 	// nil discards.
 	Logger *slog.Logger
@@ -79,7 +83,8 @@ type GRPCConfig struct {
 // its listener (127.0.0.1:50051 in the dev cell) and stops it with
 // GracefulStop. It fails if a required field is missing.
 //
-// Subscribe is not implemented yet: it answers UNIMPLEMENTED.
+// Subscribe (grpc_subscribe.go) needs Groups; without it, it answers
+// UNIMPLEMENTED.
 func NewGRPCServer(cfg GRPCConfig) (*grpc.Server, error) {
 	if cfg.Tenant == nil || cfg.Topics == nil || cfg.Fetch == nil {
 		return nil, errors.New("new grpc server: Tenant, Topics and Fetch are required")
@@ -117,6 +122,10 @@ var grpcCodes = map[wire.Code]codes.Code{
 	wire.Unavailable:     codes.Unavailable,
 	wire.Internal:        codes.Internal,
 	wire.OutOfRange:      codes.OutOfRange, // reset the position
+	// The consumer group moved on: rejoin (a new Subscribe) and retry.
+	wire.RebalanceInProgress: codes.Aborted,
+	wire.IllegalGeneration:   codes.Aborted,
+	wire.UnknownMember:       codes.Aborted,
 }
 
 // grpcErrorDomain is the ErrorInfo domain of StreamHouse's statuses.
@@ -279,6 +288,9 @@ func (s *consumerService) commitOffsets(ctx context.Context, in *shv1.CommitOffs
 		}
 		offs[i] = registry.GroupOffset{Topic: t.ID, Partition: o.GetPartition(), Offset: o.GetOffset(), Metadata: o.GetMetadata()}
 	}
+	if in.GetMemberId() != "" { // a Subscribe member: the coordinator checks it (grpc_subscribe.go)
+		return s.commitAsMember(ctx, tenant, in, offs)
+	}
 	return s.cfg.Topics.CommitOffsets(ctx, tenant, in.GetGroup(), offs)
 }
 
@@ -340,9 +352,4 @@ func (s *consumerService) fetchOffsets(ctx context.Context, in *shv1.FetchOffset
 		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return out, nil
-}
-
-// Subscribe needs the group coordinator, which is not built yet.
-func (s *consumerService) Subscribe(*shv1.SubscribeRequest, grpc.ServerStreamingServer[shv1.SubscribeResponse]) error {
-	return status.Error(codes.Unimplemented, "Subscribe is not implemented yet: use Fetch, CommitOffsets and FetchOffsets")
 }

@@ -57,6 +57,19 @@ const (
 	// start offset (retention removed it) or past its high watermark; the
 	// consumer must reset its position (Kafka's OFFSET_OUT_OF_RANGE).
 	OutOfRange
+	// RebalanceInProgress: the consumer group moved to a newer generation;
+	// the member must fetch its new assignment (rejoin) before consuming or
+	// committing again (Kafka's REBALANCE_IN_PROGRESS).
+	RebalanceInProgress
+	// IllegalGeneration: a group request carried a generation other than
+	// the group's (a commit from a member that has not caught up with a
+	// rebalance); nothing was written (Kafka's ILLEGAL_GENERATION).
+	IllegalGeneration
+	// UnknownMember: the member is not (or no longer) in the group: it left,
+	// its session expired, or the group's coordinator moved. The member
+	// drops its partitions and joins again without a member id (Kafka's
+	// UNKNOWN_MEMBER_ID).
+	UnknownMember
 
 	numCodes // keep last
 )
@@ -78,6 +91,10 @@ var codeNames = [numCodes]string{
 	Forbidden:       "forbidden",
 	ProducerFenced:  "producer_fenced",
 	OutOfRange:      "out_of_range",
+
+	RebalanceInProgress: "rebalance_in_progress",
+	IllegalGeneration:   "illegal_generation",
+	UnknownMember:       "unknown_member",
 }
 
 // String returns the code's API name, e.g. "not_found"; a code this build

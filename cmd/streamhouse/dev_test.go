@@ -42,7 +42,39 @@ func TestDevCellEndToEnd(t *testing.T) {
 		want[k] = v
 	}
 	cell.readAll(t, "orders", partitions, want)
+	cell.subscribeAll(t, "orders", want)
 	cell.stop(t)
+}
+
+// subscribeAll joins a consumer group as its only member and reads until it
+// has seen every record of want, each at its offset, exactly once.
+func (c *devCell) subscribeAll(t *testing.T, topic string, want map[recordAt]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := c.grpc.Subscribe(ctx, &streamhousev1.SubscribeRequest{Group: "g1", Topics: []string{topic}, MaxWaitMs: 200})
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	got := map[recordAt]string{}
+	for len(got) < len(want) {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("subscribe stream after %d of %d records: %v", len(got), len(want), err)
+		}
+		for _, r := range ev.GetRecords().GetRecords() {
+			at := recordAt{ev.GetRecords().GetPartition(), r.Offset}
+			if _, dup := got[at]; dup {
+				t.Fatalf("partition %d offset %d delivered twice", at.partition, at.offset)
+			}
+			got[at] = string(r.Value)
+		}
+	}
+	for at, v := range want {
+		if got[at] != v {
+			t.Fatalf("group read partition %d offset %d = %q, want %q", at.partition, at.offset, got[at], v)
+		}
+	}
 }
 
 type devCell struct {

@@ -148,9 +148,13 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
+	groups, err := cells.NewNATSGroups(cells.NATSGroupsConfig{Cell: d.cell, Conn: d.nc})
+	if err != nil {
+		return nil, nil, fmt.Errorf("groups client: %w", err)
+	}
 	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
 		Tenant: func(context.Context) (int64, error) { return d.tenant, nil },
-		Topics: d.reg, Fetch: fetcher, Logger: d.log.With("component", "grpc"),
+		Topics: d.reg, Fetch: fetcher, Groups: groups, Logger: d.log.With("component", "grpc"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc: %w", err)

@@ -412,7 +412,12 @@ type CommitOffsetsRequest struct {
 	// The group's name, ^[a-zA-Z0-9._-]{1,249}$.
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// At least one; a partition at most once.
-	Offsets       []*PartitionOffset `protobuf:"bytes,2,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	Offsets []*PartitionOffset `protobuf:"bytes,2,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	// Set by a Subscribe member: its member id and the generation of its
+	// latest Assignment, checked by the group's coordinator. Unset: the
+	// offsets are stored without a membership check.
+	MemberId      string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Generation    int32  `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -459,6 +464,20 @@ func (x *CommitOffsetsRequest) GetOffsets() []*PartitionOffset {
 		return x.Offsets
 	}
 	return nil
+}
+
+func (x *CommitOffsetsRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *CommitOffsetsRequest) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
 }
 
 type CommitOffsetsResponse struct {
@@ -599,8 +618,24 @@ type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// Empty on first join; the server assigns one.
-	MemberId      string   `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Topics        []string `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
+	MemberId string   `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Topics   []string `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
+	// The assignment strategy: "range" (the default), "roundrobin" or
+	// "sticky"; all members of a group use one.
+	Strategy string `protobuf:"bytes,4,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// How long the member may go unheard (its stream broken) before the
+	// group drops it; 0 takes the server's default (45 s).
+	SessionTimeoutMs int32 `protobuf:"varint,5,opt,name=session_timeout_ms,json=sessionTimeoutMs,proto3" json:"session_timeout_ms,omitempty"`
+	// Where to start in a partition without a committed offset: "earliest"
+	// (the default) or "latest".
+	AutoOffsetReset string `protobuf:"bytes,6,opt,name=auto_offset_reset,json=autoOffsetReset,proto3" json:"auto_offset_reset,omitempty"`
+	// Long-poll wait of each partition's fetch; 0 takes 5000. At most the
+	// server's fetch limit.
+	MaxWaitMs int32 `protobuf:"varint,7,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	// Payload budget of each partition's fetch; 0 takes 1 MiB.
+	MaxBytes int32 `protobuf:"varint,8,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// Free text naming the client, part of its member id.
+	ClientId      string `protobuf:"bytes,9,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,6 +689,48 @@ func (x *SubscribeRequest) GetTopics() []string {
 		return x.Topics
 	}
 	return nil
+}
+
+func (x *SubscribeRequest) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetSessionTimeoutMs() int32 {
+	if x != nil {
+		return x.SessionTimeoutMs
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetAutoOffsetReset() string {
+	if x != nil {
+		return x.AutoOffsetReset
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetMaxWaitMs() int32 {
+	if x != nil {
+		return x.MaxWaitMs
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetMaxBytes() int32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
 }
 
 // TopicPartitions names partitions of one topic.
@@ -778,6 +855,9 @@ type RecordBatch struct {
 	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	Records       []*Record              `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
 	HighWatermark int64                  `protobuf:"varint,4,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
+	// The generation of the assignment the records were read under; commit
+	// with it.
+	Generation    int32 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -836,6 +916,13 @@ func (x *RecordBatch) GetRecords() []*Record {
 func (x *RecordBatch) GetHighWatermark() int64 {
 	if x != nil {
 		return x.HighWatermark
+	}
+	return 0
+}
+
+func (x *RecordBatch) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
 	}
 	return 0
 }
@@ -955,20 +1042,30 @@ const file_streamhouse_v1_consumer_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1a\n" +
 	"\bmetadata\x18\x04 \x01(\tR\bmetadata\x12&\n" +
-	"\x0fcommitted_at_ms\x18\x05 \x01(\x03R\rcommittedAtMs\"g\n" +
+	"\x0fcommitted_at_ms\x18\x05 \x01(\x03R\rcommittedAtMs\"\xa4\x01\n" +
 	"\x14CommitOffsetsRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x129\n" +
-	"\aoffsets\x18\x02 \x03(\v2\x1f.streamhouse.v1.PartitionOffsetR\aoffsets\"\x17\n" +
+	"\aoffsets\x18\x02 \x03(\v2\x1f.streamhouse.v1.PartitionOffsetR\aoffsets\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x05R\n" +
+	"generation\"\x17\n" +
 	"\x15CommitOffsetsResponse\"A\n" +
 	"\x13FetchOffsetsRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\"Q\n" +
 	"\x14FetchOffsetsResponse\x129\n" +
-	"\aoffsets\x18\x01 \x03(\v2\x1f.streamhouse.v1.PartitionOffsetR\aoffsets\"]\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1f.streamhouse.v1.PartitionOffsetR\aoffsets\"\xad\x02\n" +
 	"\x10SubscribeRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x16\n" +
-	"\x06topics\x18\x03 \x03(\tR\x06topics\"G\n" +
+	"\x06topics\x18\x03 \x03(\tR\x06topics\x12\x1a\n" +
+	"\bstrategy\x18\x04 \x01(\tR\bstrategy\x12,\n" +
+	"\x12session_timeout_ms\x18\x05 \x01(\x05R\x10sessionTimeoutMs\x12*\n" +
+	"\x11auto_offset_reset\x18\x06 \x01(\tR\x0fautoOffsetReset\x12\x1e\n" +
+	"\vmax_wait_ms\x18\a \x01(\x05R\tmaxWaitMs\x12\x1b\n" +
+	"\tmax_bytes\x18\b \x01(\x05R\bmaxBytes\x12\x1b\n" +
+	"\tclient_id\x18\t \x01(\tR\bclientId\"G\n" +
 	"\x0fTopicPartitions\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1e\n" +
 	"\n" +
@@ -982,12 +1079,15 @@ const file_streamhouse_v1_consumer_proto_rawDesc = "" +
 	"generation\x12?\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x1f.streamhouse.v1.TopicPartitionsR\n" +
-	"partitions\"\x9a\x01\n" +
+	"partitions\"\xba\x01\n" +
 	"\vRecordBatch\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x120\n" +
 	"\arecords\x18\x03 \x03(\v2\x16.streamhouse.v1.RecordR\arecords\x12%\n" +
-	"\x0ehigh_watermark\x18\x04 \x01(\x03R\rhighWatermark\"\x93\x01\n" +
+	"\x0ehigh_watermark\x18\x04 \x01(\x03R\rhighWatermark\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x05 \x01(\x05R\n" +
+	"generation\"\x93\x01\n" +
 	"\x11SubscribeResponse\x12<\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x1a.streamhouse.v1.AssignmentH\x00R\n" +

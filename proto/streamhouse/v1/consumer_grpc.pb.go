@@ -51,12 +51,22 @@ type ConsumerServiceClient interface {
 	// offset is the high watermark it waits up to max_wait_ms for a record,
 	// then answers with none.
 	Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (*FetchResponse, error)
-	// CommitOffsets stores a group's positions, all or none.
+	// CommitOffsets stores a group's positions, all or none. A member of a
+	// Subscribe stream sets member_id and generation (of its latest
+	// Assignment): the group's coordinator then refuses the commit with
+	// ABORTED (reason illegal_generation or unknown_member) if the group has
+	// moved on, or INVALID_ARGUMENT for a partition not assigned to it.
 	CommitOffsets(ctx context.Context, in *CommitOffsetsRequest, opts ...grpc.CallOption) (*CommitOffsetsResponse, error)
 	// FetchOffsets returns a group's committed positions.
 	FetchOffsets(ctx context.Context, in *FetchOffsetsRequest, opts ...grpc.CallOption) (*FetchOffsetsResponse, error)
 	// Subscribe joins a consumer group and streams its assignments and
-	// records until the client cancels. Not implemented yet: UNIMPLEMENTED.
+	// records until the client cancels (which leaves the group). The first
+	// message is the member's Assignment; each rebalance (a member joining,
+	// leaving or timing out) sends a new one, after which records come only
+	// from the new assignment's partitions. Reading starts at the group's
+	// committed offsets (auto_offset_reset where there are none). The server
+	// heartbeats for the member; a stream cut without a goodbye is dropped
+	// from the group after session_timeout_ms.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 }
 
@@ -127,12 +137,22 @@ type ConsumerServiceServer interface {
 	// offset is the high watermark it waits up to max_wait_ms for a record,
 	// then answers with none.
 	Fetch(context.Context, *FetchRequest) (*FetchResponse, error)
-	// CommitOffsets stores a group's positions, all or none.
+	// CommitOffsets stores a group's positions, all or none. A member of a
+	// Subscribe stream sets member_id and generation (of its latest
+	// Assignment): the group's coordinator then refuses the commit with
+	// ABORTED (reason illegal_generation or unknown_member) if the group has
+	// moved on, or INVALID_ARGUMENT for a partition not assigned to it.
 	CommitOffsets(context.Context, *CommitOffsetsRequest) (*CommitOffsetsResponse, error)
 	// FetchOffsets returns a group's committed positions.
 	FetchOffsets(context.Context, *FetchOffsetsRequest) (*FetchOffsetsResponse, error)
 	// Subscribe joins a consumer group and streams its assignments and
-	// records until the client cancels. Not implemented yet: UNIMPLEMENTED.
+	// records until the client cancels (which leaves the group). The first
+	// message is the member's Assignment; each rebalance (a member joining,
+	// leaving or timing out) sends a new one, after which records come only
+	// from the new assignment's partitions. Reading starts at the group's
+	// committed offsets (auto_offset_reset where there are none). The server
+	// heartbeats for the member; a stream cut without a goodbye is dropped
+	// from the group after session_timeout_ms.
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	mustEmbedUnimplementedConsumerServiceServer()
 }

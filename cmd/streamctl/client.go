@@ -129,10 +129,14 @@ func (r *response) apiError() *apiError {
 // connError is a request that got no answer: exit code 3.
 type connError struct {
 	server string
+	grpc   bool // the gRPC API's address, not the HTTP API's
 	err    error
 }
 
 func (e *connError) Error() string {
+	if e.grpc {
+		return grpcUnreachable(e.server, e.err)
+	}
 	var ue *url.Error
 	cause := e.err
 	if errors.As(e.err, &ue) {

@@ -1,8 +1,9 @@
 // Command streamctl is StreamHouse's command-line client. It speaks the
 // HTTP API (router/): topic administration, produce, and the cluster's
-// health endpoints.
+// health endpoints; and the gRPC API (proto/streamhouse/v1,
+// ConsumerService): consume and consumer groups' offsets.
 //
-//	streamctl [--server URL] [--output table|json] [--timeout D] COMMAND
+//	streamctl [--server URL] [--grpc ADDR] [--output table|json] [--timeout D] COMMAND
 //
 //	topic create NAME [--partitions N] [--durability wal|object] [--retention 7d]
 //	topic list
@@ -10,10 +11,12 @@
 //	topic delete NAME [--yes]
 //	produce TOPIC [VALUE...] [--file F] [--key K | --key-sep SEP] [--partition N] [--header k=v]...
 //	cluster status
+//	consume TOPIC [--partition N | --all] [--offset earliest|latest|N] [--max N] [--follow]
+//	group offsets GROUP [--topic T]
+//	group commit GROUP TOPIC PARTITION OFFSET [--metadata M]
 //
-// consume and group commands are not here yet: they come with the gRPC API
-// (proto/streamhouse/v1, ConsumerService), which the HTTP API does not
-// replace for reading.
+// The gRPC connection (--grpc, default 127.0.0.1:50051) has no TLS: the dev
+// cell listens on loopback. TLS comes with authentication.
 //
 // Exit codes: 0 success; 1 the server refused or failed the request (its
 // error code and message are printed), or the command was declined; 2 a usage
@@ -80,12 +83,15 @@ type env struct {
 // cli is the command line. Global flags come before or after the command.
 type cli struct {
 	Server  string        `help:"URL of the StreamHouse HTTP API (env ${server_env})." default:"${server}" placeholder:"URL"`
+	GRPC    string        `name:"grpc" help:"Address (host:port) of the StreamHouse gRPC API, for consume and group (env ${grpc_env}). Plaintext: the dev cell listens on loopback; TLS comes with authentication." default:"${grpc}" placeholder:"ADDR"`
 	Output  string        `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
-	Timeout time.Duration `help:"Timeout of each HTTP request." default:"60s"`
+	Timeout time.Duration `help:"Timeout of each HTTP request and gRPC call (a long poll waits longer)." default:"60s"`
 
 	Topic   topicCmd   `cmd:"" help:"Create, list, describe and delete topics."`
 	Produce produceCmd `cmd:"" help:"Produce records to a topic."`
 	Cluster clusterCmd `cmd:"" help:"The cluster's health."`
+	Consume consumeCmd `cmd:"" help:"Read records of a topic (gRPC API)."`
+	Group   groupCmd   `cmd:"" help:"Consumer groups' committed offsets (gRPC API)."`
 }
 
 // app is what every command's Run gets: the parsed global flags, a client,
@@ -94,6 +100,7 @@ type app struct {
 	ctx    context.Context
 	env    env
 	client *client
+	grpc   *grpcClient
 	json   bool // --output json
 }
 
@@ -115,13 +122,17 @@ func run(ctx context.Context, args []string, e env) (code int) {
 	if server == "" {
 		server = defaultServer
 	}
+	grpcAddr := e.getenv(grpcEnv)
+	if grpcAddr == "" {
+		grpcAddr = defaultGRPC
+	}
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("streamctl"),
-		kong.Description("StreamHouse command-line client. consume and group commands come with the gRPC API."),
+		kong.Description("StreamHouse command-line client: topics, produce and cluster over the HTTP API; consume and group over the gRPC API."),
 		kong.Writers(e.stdout, e.stderr),
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
-		kong.Vars{"server": server, "server_env": serverEnv},
+		kong.Vars{"server": server, "server_env": serverEnv, "grpc": grpcAddr, "grpc_env": grpcEnv},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil { // a bug in the cli struct's tags
@@ -136,7 +147,9 @@ func run(ctx context.Context, args []string, e env) (code int) {
 	if err != nil {
 		return report(e.stderr, err)
 	}
-	a := &app{ctx: ctx, env: e, client: newClient(base, c.Timeout), json: c.Output == "json"}
+	gc := &grpcClient{addr: c.GRPC, timeout: c.Timeout}
+	defer gc.close()
+	a := &app{ctx: ctx, env: e, client: newClient(base, c.Timeout), grpc: gc, json: c.Output == "json"}
 	err = kctx.Run(a)
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintln(e.stderr, "streamctl: interrupted")

@@ -73,8 +73,10 @@ func (f *fakeProducer) records() []wire.Record {
 }
 
 type testServer struct {
-	url  string
-	prod *fakeProducer
+	url    string
+	prod   *fakeProducer
+	reg    *registry.Embedded
+	tenant int64
 	// health is the /health and /ready report, and ready its status.
 	health map[string]string
 	status int
@@ -93,7 +95,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{prod: &fakeProducer{}, health: map[string]string{"registry": "ok", "objectstore": "ok"}, status: http.StatusOK}
+	ts := &testServer{reg: reg, tenant: tenant.ID, prod: &fakeProducer{}, health: map[string]string{"registry": "ok", "objectstore": "ok"}, status: http.StatusOK}
 	rt, err := router.New(router.Config{Tenant: router.StaticTenant(tenant.ID)}, router.Deps{Topics: reg, Producer: ts.prod})
 	if err != nil {
 		t.Fatal(err)

@@ -145,7 +145,7 @@ func printBanner(w io.Writer, cfg devConfig, tenant registry.Tenant, httpAddr, g
 Try it (in another terminal):
   go run ./cmd/streamctl topic create orders --partitions 4
   go run ./cmd/streamctl produce orders --key k1 hello world
-  grpcurl -plaintext -d '{"topic":"orders","partition":0,"offset":0}' %s streamhouse.v1.ConsumerService/Fetch
+  go run ./cmd/streamctl consume orders --all
 Stop with Ctrl-C.
-`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL, grpcAddr)
+`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL)
 }

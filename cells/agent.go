@@ -69,7 +69,7 @@ type AgentConfig struct {
 	// LeaseTTL is the partition leases' TTL (LeaseConfig.TTL), and also the
 	// heartbeat bucket's: an agent that stops heartbeating leaves the live
 	// set about a TTL later, when its leases lapse too. Every agent of a cell
-	// must use one value. The default is DefaultLeaseTTL (5 s); at least 1 s.
+	// must use one value. The default is DefaultLeaseTTL (3 s); at least 1 s.
 	// A crashed agent's partitions move within about one TTL.
 	LeaseTTL time.Duration
 

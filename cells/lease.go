@@ -11,8 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DefaultLeaseTTL is the lease TTL when LeaseConfig.TTL is zero.
-const DefaultLeaseTTL = 5 * time.Second
+// DefaultLeaseTTL is the lease TTL when LeaseConfig.TTL is zero: a crashed
+// agent's partitions move in about this long (the issue aims under 5 s), and
+// holders renew every second.
+const DefaultLeaseTTL = 3 * time.Second
 
 // maxAgentIDLen bounds an agent id, the value of every lease it holds.
 const maxAgentIDLen = 256

@@ -109,7 +109,7 @@ type Config struct {
 	// LeaseTTL is the partition leases' TTL (cells.AgentConfig.LeaseTTL):
 	// a crashed agent's partitions move after about this long. Every agent
 	// of a cell must use one value; at least 1 s. Setting "lease-ttl"; the
-	// default is cells.DefaultLeaseTTL (5 s).
+	// default is cells.DefaultLeaseTTL (3 s).
 	LeaseTTL time.Duration
 
 	// AgentID names the agent (1 to 64 of [a-zA-Z0-9_-]), unique among the

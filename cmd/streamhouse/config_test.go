@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/streamhouse/streamhouse/cells"
 	"io"
 	"log/slog"
 	"os"
@@ -86,7 +87,7 @@ http: 127.0.0.1:1   # the router's: ignored by the agent
 		want := Config{
 			Cell: DefaultCell, NATSURL: DefaultNATSURL, Registry: "embedded:/x/registry.db",
 			S3Region: DefaultS3Region, HTTPAddr: DefaultHTTPAddr, GRPCAddr: DefaultGRPCAddr,
-			HealthAddr: DefaultHealthAddr, LeaseTTL: 5 * time.Second, LogLevel: slog.LevelInfo,
+			HealthAddr: DefaultHealthAddr, LeaseTTL: cells.DefaultLeaseTTL, LogLevel: slog.LevelInfo,
 		}
 		if c != want {
 			t.Fatalf("config\n got %+v\nwant %+v", c, want)

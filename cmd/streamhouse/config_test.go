@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/streamhouse/streamhouse/cells"
 	"io"
 	"log/slog"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamhouse/streamhouse/cells"
 )
 
 func writeFile(t *testing.T, name, data string) string {

@@ -62,9 +62,16 @@ func (sl *slot) serve() error {
 		sl.lanesW.Go(func() { sl.runLane(ch) })
 	}
 	var err error
-	sl.sub, err = sl.subscribe(ProduceSubject(sl.a.cfg.Cell, sl.id), sl.onProduce)
+	// Produce requests go to one subscriber of the queue group only. A
+	// deposed agent that has not yet noticed (paused past its lease) is
+	// still subscribed; with a plain subscription it would get a copy of
+	// every request besides the new owner's, and its not_owner answer,
+	// arriving first, would make the router retry a request the new owner
+	// was writing: a duplicate (found by internal/e2e). With the queue
+	// group, not_owner means that no one else got the request.
+	sl.sub, err = sl.subscribe(ProduceSubject(sl.a.cfg.Cell, sl.id), produceQueue, sl.onProduce)
 	if err == nil {
-		sl.fetchSub, err = sl.subscribe(FetchSubject(sl.a.cfg.Cell, sl.id), sl.a.fetch.HandleMsg)
+		sl.fetchSub, err = sl.subscribe(FetchSubject(sl.a.cfg.Cell, sl.id), "", sl.a.fetch.HandleMsg)
 	}
 	if err != nil {
 		sl.unserve()
@@ -73,8 +80,19 @@ func (sl *slot) serve() error {
 	return nil
 }
 
-func (sl *slot) subscribe(subject string, h nats.MsgHandler) (*nats.Subscription, error) {
-	sub, err := sl.a.nc.Subscribe(subject, h)
+// produceQueue is the queue group of every partition's produce subject.
+const produceQueue = "owner"
+
+// subscribe subscribes h to subject, in queue group queue unless it is
+// empty, with the agent's pending limits.
+func (sl *slot) subscribe(subject, queue string, h nats.MsgHandler) (*nats.Subscription, error) {
+	var sub *nats.Subscription
+	var err error
+	if queue != "" {
+		sub, err = sl.a.nc.QueueSubscribe(subject, queue, h)
+	} else {
+		sub, err = sl.a.nc.Subscribe(subject, h)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
 	}

@@ -83,8 +83,10 @@ func NewNATSProducer(cfg NATSProducerConfig) (*NATSProducer, error) {
 // Produce returns.
 //
 // While the partition has no owner (no responder: between leases) or its
-// agent answers not_owner (it is handing the partition over), nothing was
-// written, and Produce retries with a bounded backoff until ctx's deadline;
+// agent answers not_owner (it is handing the partition over, or was deposed),
+// nothing was written: agents take produce requests in one queue group, so
+// the agent that answered was the only one to get the request. Produce
+// retries with a bounded backoff until ctx's deadline;
 // then it returns a *wire.Error with code Unavailable (503). A request that
 // reached an owner but got no answer in time has an unknown outcome: it may
 // have been written, so it is not retried, since a blind retry could write

@@ -1,0 +1,535 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/streamhouse/streamhouse/cells"
+	"github.com/streamhouse/streamhouse/internal/pgtest"
+	"github.com/streamhouse/streamhouse/internal/s3test"
+	streamhousev1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
+)
+
+const (
+	cellName   = "e2e"
+	partitions = 6
+	leaseTTL   = time.Second
+	// stopHold is how long the second victim stays stopped: well past
+	// its leases' TTL, so that they move while it cannot see it.
+	stopHold = 3 * leaseTTL
+)
+
+// topicRun is one durability mode's topic under load.
+type topicRun struct {
+	mode string // "wal" or "object"
+	name string
+	id   int64
+	l    *ledger
+}
+
+// failover is one partition's measured failover.
+type failover struct {
+	fault, topic string
+	partition    int32
+	took         time.Duration
+	attempts     int
+	err          error
+}
+
+// TestFaults runs a cell of 3 agent processes and a router process against
+// an embedded NATS server (over TCP), PostgreSQL and versitygw S3. It
+// produces over HTTP and WebSocket to a wal and an object topic while it
+// SIGKILLs one agent and SIGSTOPs another past its leases' TTL, then reads
+// every partition back over gRPC and checks that every acknowledged record
+// is there exactly once, at its offset, with offsets dense and in order.
+func TestFaults(t *testing.T) {
+	budget := 3000 // records per topic
+	budgetSet := false
+	if s := os.Getenv("STREAMHOUSE_E2E_RECORDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 100 {
+			t.Fatalf("STREAMHOUSE_E2E_RECORDS=%q: want an integer >= 100", s)
+		}
+		budget, budgetSet = n, true
+	}
+	// The late requests below once found a duplicate: a deposed (stopped,
+	// then resumed) owner still subscribed to a partition's produce subject
+	// answered not_owner to its copy of a request the new owner was
+	// writing, and the router sent it again. Agents now take produce
+	// requests in one queue group (cells/agent_produce.go).
+	start := time.Now()
+	pgURL := pgtest.URL(t)
+	s3 := s3test.Start(t)
+	ns, err := cells.StartEmbeddedNATS(cells.EmbeddedNATSConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+
+	env := []string{
+		"STREAMHOUSE_CONFIG=", // never a developer's config file
+		"STREAMHOUSE_LOG_LEVEL=info",
+	}
+	common := []string{
+		"--cell", cellName,
+		"--nats-url", ns.ClientURL(),
+		"--registry", pgURL,
+		"--object-store", "s3://" + s3.Bucket + "/e2e",
+		"--s3-endpoint", s3.Endpoint,
+		"--s3-region", s3.Region,
+		"--s3-path-style",
+		"--s3-access-key-id", s3.AccessKey,
+		"--s3-secret-access-key", s3.Secret,
+	}
+	agents := map[string]*proc{}
+	var agentIDs []string
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("a%d", i)
+		args := append([]string{"agent"}, common...)
+		args = append(args, "--agent-id", id, "--lease-ttl", leaseTTL.String(), "--health-addr", "127.0.0.1:0")
+		agents[id] = startProc(t, "agent-"+id, env, args...)
+		agentIDs = append(agentIDs, id)
+	}
+	rtArgs := append([]string{"router"}, common...)
+	rtArgs = append(rtArgs, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0")
+	rt := startProc(t, "router", env, rtArgs...)
+	for _, id := range agentIDs {
+		agents[id].waitReady(t, 60*time.Second)
+	}
+	rt.waitReady(t, 60*time.Second)
+	base := rt.addr["http:"]
+	t.Logf("cell up in %s: agents %v (pids %d %d %d), router pid %d http %s grpc %s",
+		time.Since(start).Round(time.Millisecond), agentIDs, agents["a1"].pid(), agents["a2"].pid(), agents["a3"].pid(), rt.pid(), base, rt.addr["grpc:"])
+
+	runs := []*topicRun{{mode: "wal"}, {mode: "object"}}
+	for _, r := range runs {
+		r.name = "e2e-" + r.mode
+		r.id = createTopic(t, base, r.name, r.mode)
+		r.l = newLedger(r.name, budget)
+	}
+	topicOf := map[int64]*topicRun{}
+	for _, r := range runs {
+		topicOf[r.id] = r
+	}
+
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ls := openLeases(t, nc, cellName)
+	// owned maps the leases to agent → topic → partitions.
+	owned := func() (map[string]map[*topicRun][]int32, int, error) {
+		h, err := ls.holders()
+		if err != nil {
+			return nil, 0, err
+		}
+		out := map[string]map[*topicRun][]int32{}
+		n := 0
+		for k, agent := range h {
+			key, err := cells.ParseLeaseKey(k)
+			if err != nil {
+				return nil, 0, err
+			}
+			r := topicOf[key.Topic]
+			if r == nil {
+				continue
+			}
+			if out[agent] == nil {
+				out[agent] = map[*topicRun][]int32{}
+			}
+			out[agent][r] = append(out[agent][r], key.Partition)
+			n++
+		}
+		return out, n, nil
+	}
+	waitFor(t, 30*time.Second, "every partition owned, every agent holding some", func() (bool, string) {
+		o, n, err := owned()
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 2*partitions && len(o) == 3, describeOwners(o)
+	})
+
+	// Producers: per topic, HTTP goroutines and one WebSocket connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	stop := make(chan struct{})
+	var errMu sync.Mutex
+	var prodErrs []error
+	report := func(err error) {
+		errMu.Lock()
+		defer errMu.Unlock()
+		if len(prodErrs) < 20 {
+			prodErrs = append(prodErrs, err)
+		}
+	}
+	var producers sync.WaitGroup
+	for _, r := range runs {
+		httpN, batch, every, wsBatch, wsEvery, window := 3, 10, 150*time.Millisecond, 10, 100*time.Millisecond, 8
+		if r.mode == "object" { // every ack waits for a segment flush (about 1 s)
+			httpN, batch, every, wsBatch, wsEvery, window = 4, 20, 100*time.Millisecond, 20, 200*time.Millisecond, 16
+		}
+		for i := range httpN {
+			producers.Go(func() { httpProducer(ctx, base, r.l, fmt.Sprintf("h%d", i), batch, every, stop, report) })
+		}
+		producers.Go(func() { wsProducer(ctx, base, r.l, wsBatch, window, wsEvery, stop, report) })
+	}
+	stopProducers := sync.OnceFunc(func() { close(stop); producers.Wait() })
+	t.Cleanup(stopProducers)
+
+	ackedAtLeast := func(frac float64) func() (bool, string) {
+		return func() (bool, string) {
+			var s []string
+			ok := true
+			for _, r := range runs {
+				n := r.l.ackedCount.Load()
+				s = append(s, fmt.Sprintf("%s %d", r.mode, n))
+				if float64(n) < frac*float64(budget) {
+					ok = false
+				}
+			}
+			return ok, strings.Join(s, ", ")
+		}
+	}
+	waitFor(t, 60*time.Second, "warm-up acks", ackedAtLeast(0.15))
+
+	var failovers []failover
+	// measure probes every partition of parts until each takes a write.
+	// Attempts are short, so that one stuck on a dead or stopped owner
+	// (its outcome unknown, never retried by the router) does not hide when
+	// the partition takes writes again; an object topic's ack waits for a
+	// segment flush (about 1 s).
+	attempt := map[string]time.Duration{"wal": time.Second, "object": 2500 * time.Millisecond}
+	measure := func(fault string, at time.Time, parts map[*topicRun][]int32) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		pctx, pcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer pcancel()
+		for r, ps := range parts {
+			for _, p := range ps {
+				wg.Go(func() {
+					when, attempts, err := probe(pctx, base, r.l, p, fault, attempt[r.mode])
+					f := failover{fault: fault, topic: r.name, partition: p, took: when.Sub(at), attempts: attempts, err: err}
+					if err != nil {
+						f.took = 0
+					}
+					mu.Lock()
+					failovers = append(failovers, f)
+					mu.Unlock()
+				})
+			}
+		}
+		wg.Wait()
+	}
+
+	// Fault 1: SIGKILL the agent that owns the most partitions.
+	o, _, err := owned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim1 := busiest(o, "")
+	t.Logf("fault 1: SIGKILL %s owning %s", victim1, describe(o[victim1]))
+	killAt := time.Now()
+	if err := agents[victim1].signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	leasesMoved := make(chan time.Duration, 1)
+	go func() { // joined through leasesMoved below
+		moved := time.Duration(-1)
+		waitForSoft(30*time.Second, func() bool {
+			o, n, err := owned()
+			if err == nil && n == 2*partitions && o[victim1] == nil {
+				moved = time.Since(killAt)
+				return true
+			}
+			return false
+		})
+		leasesMoved <- moved
+	}()
+	measure("kill", killAt, o[victim1])
+	waitFor(t, 30*time.Second, "the killed agent's leases gone", func() (bool, string) {
+		o, n, err := owned()
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 2*partitions && o[victim1] == nil, describeOwners(o)
+	})
+	t.Logf("fault 1: every lease of %s taken by another agent %s after the kill", victim1, (<-leasesMoved).Round(time.Millisecond))
+
+	// Fault 2: SIGSTOP a surviving agent past its leases' TTL, keep
+	// producing, then SIGCONT it.
+	waitFor(t, 60*time.Second, "acks before fault 2", ackedAtLeast(0.35))
+	o, _, err = owned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim2 := busiest(o, victim1)
+	stoppedParts := o[victim2]
+	t.Logf("fault 2: SIGSTOP %s owning %s for %s", victim2, describe(stoppedParts), stopHold)
+	stopAt := time.Now()
+	if err := agents[victim2].signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	hold := time.NewTimer(stopHold)
+	probed := make(chan struct{})
+	go func() { // joined through probed below
+		defer close(probed)
+		measure("stop", stopAt, stoppedParts)
+	}()
+	// Late requests: once every partition of the stopped agent is owned
+	// elsewhere, but while the stopped agent is still subscribed (it cannot
+	// unsubscribe), send one record to each with a long timeout. NATS hands
+	// each request to the new owner and, buffered, to the stopped agent.
+	var late sync.WaitGroup
+	var lateMu sync.Mutex
+	var lateAcks []string
+	// Sent shortly before SIGCONT, so that an object topic's new owner
+	// (which answers after a segment flush, about 1 s) has not answered yet
+	// when the resumed agent handles its copy.
+	lateAt := time.NewTimer(stopHold - 300*time.Millisecond)
+	<-lateAt.C
+	if o, _, err := owned(); err == nil && o[victim2] == nil {
+		for r, ps := range stoppedParts {
+			for _, p := range ps {
+				late.Go(func() {
+					client := &http.Client{Timeout: 20 * time.Second}
+					v := fmt.Sprintf("%s-late-p%d", r.name, p)
+					st, err := produceHTTP(ctx, client, base, r.l, []jsonRec{{Key: "late", Value: v, Partition: &p}})
+					lateMu.Lock()
+					defer lateMu.Unlock()
+					r.l.mu.Lock()
+					a, ok := r.l.acked[v]
+					r.l.mu.Unlock()
+					lateAcks = append(lateAcks, fmt.Sprintf("%s: status %d err %v acked %v at %d/%d", v, st, err, ok, a.partition, a.offset))
+				})
+			}
+		}
+		t.Logf("fault 2: late requests sent %s after SIGSTOP, to partitions owned elsewhere", time.Since(stopAt).Round(time.Millisecond))
+	} else {
+		t.Logf("fault 2: the stopped agent's partitions did not move within the hold; no late requests")
+	}
+	<-hold.C
+	if err := agents[victim2].signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	contAt := time.Now()
+	t.Logf("fault 2: SIGCONT %s after %s", victim2, contAt.Sub(stopAt).Round(time.Millisecond))
+	<-probed
+	late.Wait()
+	sort.Strings(lateAcks)
+	t.Logf("fault 2: late requests:\n  %s", strings.Join(lateAcks, "\n  "))
+
+	// Tail: keep producing with the resumed agent back, then stop.
+	tail := 6 * time.Second
+	if budgetSet {
+		tail = 10 * time.Minute
+	}
+	waitForSoft(tail, func() bool {
+		for _, r := range runs {
+			if r.l.issued.Load() < r.l.budget {
+				return false
+			}
+		}
+		return true
+	})
+	stopProducers()
+	produceEnd := time.Now()
+
+	// Every partition owned again, by live agents.
+	waitFor(t, 30*time.Second, "every partition owned after the faults", func() (bool, string) {
+		o, n, err := owned()
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 2*partitions && o[victim1] == nil, describeOwners(o)
+	})
+	o, _, _ = owned()
+	t.Logf("owners after the faults: %s", describeOwners(o))
+	select {
+	case <-agents[victim2].exited:
+		t.Logf("the resumed agent %s exited: %v", victim2, agents[victim2].waitErr)
+	default:
+		t.Logf("the resumed agent %s is still running", victim2)
+	}
+
+	// Check: read everything back over gRPC.
+	conn, err := grpc.NewClient(rt.addr["grpc:"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	consumer := streamhousev1.NewConsumerServiceClient(conn)
+	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer rcancel()
+	allOK := true
+	for _, r := range runs {
+		read := map[int32][]readRecord{}
+		var hws []string
+		for p := range int32(partitions) {
+			recs, hw, err := readPartition(rctx, consumer, r.name, p)
+			if err != nil {
+				t.Errorf("read %s/%d: %v", r.name, p, err)
+			}
+			read[p] = recs
+			hws = append(hws, fmt.Sprintf("%d:%d", p, hw))
+		}
+		v := check(r.l, read)
+		logVerdict(t, r.mode, v, r.l)
+		t.Logf("%-6s high watermarks %s", r.mode, strings.Join(hws, " "))
+		for _, p := range v.problems {
+			t.Errorf("%s: %s", r.mode, p)
+		}
+		for _, d := range v.dups {
+			t.Errorf("%s: duplicated %s", r.mode, d)
+		}
+		if !v.ok() {
+			allOK = false
+		}
+		if v.acked == 0 {
+			t.Errorf("%s: nothing acknowledged", r.mode)
+		}
+	}
+	t.Logf("read back in %s", time.Since(produceEnd).Round(time.Millisecond))
+
+	// Report failovers.
+	sort.Slice(failovers, func(i, j int) bool {
+		a, b := failovers[i], failovers[j]
+		if a.fault != b.fault {
+			return a.fault < b.fault
+		}
+		if a.topic != b.topic {
+			return a.topic < b.topic
+		}
+		return a.partition < b.partition
+	})
+	var tbl strings.Builder
+	fmt.Fprintf(&tbl, "failover (fault → first acknowledged produce to the partition), lease TTL %s:\n", leaseTTL)
+	fmt.Fprintf(&tbl, "  %-5s %-11s %-4s %-9s %s\n", "fault", "topic", "part", "took", "attempts")
+	worst := map[string]time.Duration{}
+	for _, f := range failovers {
+		took := f.took.Round(time.Millisecond).String()
+		if f.err != nil {
+			took = "FAILED: " + f.err.Error()
+			t.Errorf("failover %s %s/%d: %v", f.fault, f.topic, f.partition, f.err)
+		}
+		fmt.Fprintf(&tbl, "  %-5s %-11s %-4d %-9s %d\n", f.fault, f.topic, f.partition, took, f.attempts)
+		worst[f.fault] = max(worst[f.fault], f.took)
+	}
+	fmt.Fprintf(&tbl, "  worst: kill %s, stop %s", worst["kill"].Round(time.Millisecond), worst["stop"].Round(time.Millisecond))
+	t.Log(tbl.String())
+
+	// What the resumed agent said about being fenced.
+	lines := grepLog(agents[victim2].logPath, "fenc", "epoch", "lease lost", "lost", "stale", "wrong last")
+	if len(lines) > 12 {
+		lines = append(lines[:12], fmt.Sprintf("... %d more", len(lines)-12))
+	}
+	t.Logf("resumed agent %s, log lines on fencing (%d):\n  %s", victim2, len(lines), strings.Join(lines, "\n  "))
+	errMu.Lock()
+	for _, e := range prodErrs {
+		t.Errorf("producer: %v", e)
+	}
+	errMu.Unlock()
+	if !allOK {
+		t.Errorf("the checker found lost, duplicated or misplaced records (above)")
+	}
+	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
+}
+
+// waitForSoft polls cond every 50 ms until it holds or timeout passes.
+func waitForSoft(timeout time.Duration, cond func() bool) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// busiest is the agent other than except owning the most partitions,
+// preferring one that owns partitions of both topics.
+func busiest(o map[string]map[*topicRun][]int32, except string) string {
+	best, bestScore := "", -1
+	for agent, m := range o {
+		if agent == except {
+			continue
+		}
+		n := 0
+		for _, ps := range m {
+			n += len(ps)
+		}
+		score := n
+		if len(m) == 2 {
+			score += 100
+		}
+		if score > bestScore || (score == bestScore && agent < best) {
+			best, bestScore = agent, score
+		}
+	}
+	return best
+}
+
+func describe(m map[*topicRun][]int32) string {
+	var s []string
+	for r, ps := range m {
+		ps = append([]int32(nil), ps...)
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		s = append(s, fmt.Sprintf("%s%v", r.mode, ps))
+	}
+	sort.Strings(s)
+	return strings.Join(s, " ")
+}
+
+func describeOwners(o map[string]map[*topicRun][]int32) string {
+	var s []string
+	for a, m := range o {
+		s = append(s, a+": "+describe(m))
+	}
+	sort.Strings(s)
+	return strings.Join(s, "; ")
+}
+
+// createTopic creates a topic and returns its id.
+func createTopic(t *testing.T, base, name, durability string) int64 {
+	t.Helper()
+	body := fmt.Sprintf(`{"name":%q,"partitions":%d,"durability":%q}`, name, partitions, durability)
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post("http://"+base+"/api/v1/topics", "application/json", bytes.NewReader([]byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create topic %s: %d %s", name, resp.StatusCode, raw)
+	}
+	var out struct {
+		ID         int64  `json:"id"`
+		Durability string `json:"durability"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || out.ID == 0 || out.Durability != durability {
+		t.Fatalf("create topic %s: answer %s (%v)", name, raw, err)
+	}
+	return out.ID
+}

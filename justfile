@@ -32,7 +32,7 @@ lint:
 # Run every benchmark and print the results as a table (bench.txt keeps the raw output).
 bench:
     go test -run '^$' -bench . -benchmem -count 5 -timeout 15m ./... | tee bench.txt
-    go run ./internal/benchtable -ref encode=lz4-compress -ref decode=lz4-decompress < bench.txt
+    go run ./internal/benchtable -ref encode=lz4-compress -ref decode=lz4-decompress -ref wal=raw-async < bench.txt
 
 # Fuzz the segment decoder (default 60s; `just fuzz 5m`).
 fuzz time="60s":

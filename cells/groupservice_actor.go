@@ -178,6 +178,8 @@ func (a *groupActor) serve(c *GroupCoordinator, req *wire.GroupRequest) *wire.Gr
 		ctx, cancel := context.WithTimeout(a.s.ctx, groupOpTimeout)
 		err = c.CommitOffsets(ctx, req.MemberID, req.Generation, offs)
 		cancel()
+	case wire.GroupDescribe, wire.GroupReset, wire.GroupDelete:
+		err = a.serveAdmin(c, req, resp) // admin_groups.go
 	default:
 		return &wire.GroupResponse{Code: wire.Invalid, Message: "unknown group op " + req.Op.String()}
 	}

@@ -22,6 +22,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		{"Topics", testTopics},
 		{"TopicSpecValidation", testTopicSpecValidation},
 		{"UpdateRetention", testUpdateRetention},
+		{"AddPartitions", testAddPartitions},
 		{"DeleteTopic", testDeleteTopic},
 		{"TenantIsolation", testTenantIsolation},
 		{"BumpEpoch", testBumpEpoch},

@@ -211,6 +211,75 @@ func testUpdateRetention(t *testing.T, s Store) {
 	wantErr(t, "UpdateRetention unknown", err, ErrNotFound)
 }
 
+func testAddPartitions(t *testing.T, s Store) {
+	ctx := t.Context()
+	tn := mustTenant(t, s, "t")
+	tp := mustTopic(t, s, tn.ID, "orders", 2)
+	p1 := PartitionID{tn.ID, tp.ID, 1}
+	mustCommit(t, s, newSeg(p1, 0, 0, 9, "a"))
+	_, err := s.BumpEpoch(ctx, p1, 0)
+	noErr(t, "BumpEpoch", err)
+
+	got, err := s.AddPartitions(ctx, tn.ID, tp.ID, 5)
+	noErr(t, "AddPartitions", err)
+	if got.Partitions != 5 || got.ID != tp.ID || got.Name != "orders" || got.UpdatedAt.Before(tp.UpdatedAt) ||
+		!got.CreatedAt.Equal(tp.CreatedAt) || got.RetentionMs != tp.RetentionMs {
+		t.Errorf("AddPartitions = %+v (was %+v)", got, tp)
+	}
+	again, err := s.TopicByID(ctx, tn.ID, tp.ID)
+	noErr(t, "TopicByID", err)
+	if again.Partitions != 5 {
+		t.Errorf("partitions not stored: %+v", again)
+	}
+	parts, err := s.ListPartitions(ctx, tn.ID, tp.ID)
+	noErr(t, "ListPartitions", err)
+	if len(parts) != 5 {
+		t.Fatalf("ListPartitions = %d partitions, want 5", len(parts))
+	}
+	for i, p := range parts {
+		if p.ID.Partition != int32(i) {
+			t.Errorf("partition %d has index %d", i, p.ID.Partition)
+		}
+		if i >= 2 && (p.Epoch != 0 || p.HighWatermark != 0 || p.LogStartOffset != 0 || p.LastWALSeq != 0) {
+			t.Errorf("new partition %d = %+v, want epoch 0 and offsets 0", i, p)
+		}
+	}
+	if old := mustPartition(t, s, p1); old.Epoch != 1 || old.HighWatermark != 10 {
+		t.Errorf("existing partition changed: %+v", old)
+	}
+	// The new partitions take commits and bumps like the first ones.
+	mustCommit(t, s, newSeg(PartitionID{tn.ID, tp.ID, 4}, 0, 0, 4, "b"))
+	_, err = s.BumpEpoch(ctx, PartitionID{tn.ID, tp.ID, 4}, 0)
+	noErr(t, "BumpEpoch new partition", err)
+
+	_, err = s.AddPartitions(ctx, tn.ID, tp.ID, 5)
+	wantErr(t, "AddPartitions same count", err, ErrInvalid, "partitions")
+	_, err = s.AddPartitions(ctx, tn.ID, tp.ID, 3)
+	wantErr(t, "AddPartitions shrink", err, ErrInvalid, "partitions")
+	_, err = s.AddPartitions(ctx, tn.ID, tp.ID, MaxPartitions+1)
+	wantErr(t, "AddPartitions over max", err, ErrInvalid, "partitions")
+	_, err = s.AddPartitions(ctx, tn.ID, tp.ID+100, 8)
+	wantErr(t, "AddPartitions unknown", err, ErrNotFound)
+	other := mustTenant(t, s, "other")
+	_, err = s.AddPartitions(ctx, other.ID, tp.ID, 8)
+	wantErr(t, "AddPartitions other tenant", err, ErrNotFound)
+	if n := mustPartitionCount(t, s, tn.ID, tp.ID); n != 5 {
+		t.Errorf("refused AddPartitions changed the count to %d", n)
+	}
+	_, err = s.AddPartitions(ctx, tn.ID, tp.ID, MaxPartitions)
+	noErr(t, "AddPartitions to MaxPartitions", err)
+	if n := mustPartitionCount(t, s, tn.ID, tp.ID); n != MaxPartitions {
+		t.Errorf("partitions after growing to the max = %d", n)
+	}
+}
+
+func mustPartitionCount(t *testing.T, s Store, tenant, topic int64) int {
+	t.Helper()
+	parts, err := s.ListPartitions(t.Context(), tenant, topic)
+	noErr(t, "ListPartitions", err)
+	return len(parts)
+}
+
 func testDeleteTopic(t *testing.T, s Store) {
 	ctx := t.Context()
 	tn := mustTenant(t, s, "t")

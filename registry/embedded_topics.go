@@ -117,6 +117,32 @@ func (e *Embedded) UpdateRetention(ctx context.Context, tenant, id int64, retent
 	return t, nil
 }
 
+// AddPartitions implements Topics.
+func (e *Embedded) AddPartitions(ctx context.Context, tenant, id int64, newCount int32) (Topic, error) {
+	var t Topic
+	err := e.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if t, err = getTopic(tx, tenant, id); err != nil {
+			return err
+		}
+		if err := validateNewPartitionCount(t.Partitions, newCount); err != nil {
+			return err
+		}
+		parts := tx.Bucket(bktPartitions)
+		for p := t.Partitions; p < newCount; p++ {
+			if err := putJSON(parts, partitionKey(PartitionID{tenant, id, p}), partitionRec{}); err != nil {
+				return err
+			}
+		}
+		t.Partitions, t.UpdatedAt = newCount, e.now()
+		return putJSON(tx.Bucket(bktTopics), topicKey(tenant, id), topicToRec(t))
+	})
+	if err != nil {
+		return Topic{}, fmt.Errorf("add partitions to topic %d: %w", id, err)
+	}
+	return t, nil
+}
+
 // DeleteTopic implements Topics.
 func (e *Embedded) DeleteTopic(ctx context.Context, tenant, id int64) (Removed, error) {
 	var out Removed

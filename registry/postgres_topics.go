@@ -97,6 +97,36 @@ func (p *Postgres) UpdateRetention(ctx context.Context, tenant, id int64, retent
 	return t, nil
 }
 
+// AddPartitions implements Topics.
+func (p *Postgres) AddPartitions(ctx context.Context, tenant, id int64, newCount int32) (Topic, error) {
+	var t Topic
+	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		var current int32
+		err := tx.QueryRow(ctx, `SELECT partitions FROM topics WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenant, id).Scan(&current)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("topic %d in tenant %d", id, tenant)
+		}
+		if err != nil {
+			return err
+		}
+		if err := validateNewPartitionCount(current, newCount); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO partitions (tenant_id, topic_id, partition)
+			SELECT $1, $2, g FROM generate_series($3::integer, $4::integer - 1) AS g`, tenant, id, current, newCount); err != nil {
+			return err
+		}
+		t, err = scanTopic(tx.QueryRow(ctx, `UPDATE topics SET partitions = $3, updated_at = greatest(now(), created_at)
+			WHERE tenant_id = $1 AND id = $2 RETURNING `+topicCols, tenant, id, newCount))
+		return err
+	})
+	if err != nil {
+		return Topic{}, fmt.Errorf("add partitions to topic %d: %w", id, mapPgError(err))
+	}
+	return t, nil
+}
+
 // DeleteTopic implements Topics.
 func (p *Postgres) DeleteTopic(ctx context.Context, tenant, id int64) (Removed, error) {
 	var out Removed

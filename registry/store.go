@@ -52,6 +52,13 @@ type Topics interface {
 	// UpdateRetention sets a topic's retention (each > 0 or Unlimited) and
 	// its UpdatedAt, and returns the topic as it now is.
 	UpdateRetention(ctx context.Context, tenant, id int64, retentionMs, retentionBytes int64) (Topic, error)
+	// AddPartitions grows the topic to newCount partitions, in one
+	// transaction: partitions Partitions..newCount-1 are created (epoch 0,
+	// offsets 0), the topic's Partitions and UpdatedAt set, and the topic
+	// returned as it now is. Partitions are never removed: newCount at or
+	// below the current count, or over MaxPartitions, gives ErrInvalid
+	// naming "partitions". Unknown topic: ErrNotFound.
+	AddPartitions(ctx context.Context, tenant, id int64, newCount int32) (Topic, error)
 	// DeleteTopic removes the topic for good, in one transaction: its row,
 	// its partitions, its segment index and every group's offsets on it.
 	// It returns the removed segments and, decided in the same transaction,

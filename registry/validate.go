@@ -289,3 +289,17 @@ func sortSegments(segs []Segment) {
 			cmp.Compare(a.FirstOffset, b.FirstOffset))
 	})
 }
+
+// validateNewPartitionCount checks AddPartitions' newCount against the
+// topic's current count.
+func validateNewPartitionCount(current, newCount int32) error {
+	switch {
+	case newCount > MaxPartitions:
+		return &ValidationError{Field: "partitions", Value: fmt.Sprint(newCount),
+			Reason: fmt.Sprintf("must be at most %d", MaxPartitions)}
+	case newCount <= current:
+		return &ValidationError{Field: "partitions", Value: fmt.Sprint(newCount),
+			Reason: fmt.Sprintf("must be more than the topic's %d (partitions are never removed)", current)}
+	}
+	return nil
+}

@@ -39,6 +39,7 @@ var httpStatus = map[wire.Code]int{
 	wire.RebalanceInProgress: http.StatusConflict,
 	wire.IllegalGeneration:   http.StatusConflict,
 	wire.UnknownMember:       http.StatusConflict,
+	wire.GroupNotEmpty:       http.StatusConflict,
 }
 
 // statusFor returns the HTTP status of a code.

@@ -126,6 +126,7 @@ var grpcCodes = map[wire.Code]codes.Code{
 	wire.RebalanceInProgress: codes.Aborted,
 	wire.IllegalGeneration:   codes.Aborted,
 	wire.UnknownMember:       codes.Aborted,
+	wire.GroupNotEmpty:       codes.FailedPrecondition,
 }
 
 // grpcErrorDomain is the ErrorInfo domain of StreamHouse's statuses.

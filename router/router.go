@@ -11,7 +11,14 @@
 //	GET    /topics/{topic}          describe, with partitions    200 + topic
 //	DELETE /topics/{topic}          delete                       204
 //	POST   /topics/{topic}/records  produce (JSON or binary)     200 {"offsets":[...]}
+//	POST   /topics/{topic}/partitions  add partitions            200 + topic
+//	GET    /agents                  agents and what they own     200 {"agents":[...]}
+//	GET    /groups                  list consumer groups         200 {"groups":[...]}
+//	GET    /groups/{group}          members, offsets and lag     200 + group
+//	POST   /groups/{group}/reset    reset offsets (no members)   200 {"offsets":[...]}
+//	DELETE /groups/{group}          delete (no members)          204
 //
+// admin.go and admin_groups.go serve the last five.
 // See produce.go for the produce request formats, partitioning and what a
 // partial failure returns.
 package router
@@ -153,6 +160,25 @@ type Deps struct {
 	// Fetch, if set, carries /ws/consume's fetches to partition owners; nil
 	// disables /ws/consume (404).
 	Fetch Fetcher
+	// TopicChanged, if set, is called after partitions were added to a
+	// topic, before the 200 is sent, like TopicCreated (which is called
+	// instead when TopicChanged is nil). It must not block.
+	TopicChanged func(topic registry.Topic)
+	// Cluster, if set, tells partition owners and agents (admin.go); nil
+	// leaves owners out of a topic's description and answers /agents 503.
+	Cluster Cluster
+	// Offsets, if set, serves /groups from the registry's committed
+	// offsets; nil answers /groups 404.
+	Offsets registry.Offsets
+	// Groups, if set, reaches the groups' coordinators for members,
+	// assignments, and resets and deletes refused while a group has
+	// members; nil shows no members and resets and deletes in the registry
+	// directly.
+	Groups GroupAdmin
+	// OffsetForTime, if set, serves offset resets to a timestamp: the first
+	// offset of the partition whose record timestamp is at or after tsMs,
+	// or the high watermark if none is. Nil refuses such resets (503).
+	OffsetForTime func(ctx context.Context, id registry.PartitionID, tsMs int64) (int64, error)
 }
 
 // Router serves the API. It is safe for concurrent use.
@@ -191,6 +217,14 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		m.Get("/{topic}", rt.describeTopic)
 		m.Delete("/{topic}", rt.deleteTopic)
 		m.Post("/{topic}/records", rt.produce)
+		m.Post("/{topic}/partitions", rt.addPartitions)
+	})
+	mux.Get("/api/v1/agents", rt.listAgents)
+	mux.Route("/api/v1/groups", func(m chi.Router) {
+		m.Get("/", rt.listGroups)
+		m.Get("/{group}", rt.describeGroup)
+		m.Post("/{group}/reset", rt.resetGroup)
+		m.Delete("/{group}", rt.deleteGroup)
 	})
 	ws := newWSServer(rt)
 	mux.Get("/ws/produce", ws.produce)

@@ -53,6 +53,11 @@ type partitionJSON struct {
 	Epoch          int64 `json:"epoch"`
 	HighWatermark  int64 `json:"high_watermark"`
 	LogStartOffset int64 `json:"log_start_offset"`
+	// Owner is the agent holding the partition's lease (admin.go), if any;
+	// LiveHighWatermark the owner's high watermark, ahead of the registry's
+	// (which moves when a segment is committed).
+	Owner             string `json:"owner,omitempty"`
+	LiveHighWatermark *int64 `json:"live_high_watermark,omitempty"`
 }
 
 func topicOut(t registry.Topic) topicJSON {
@@ -150,6 +155,7 @@ func (rt *Router) describeTopic(w http.ResponseWriter, r *http.Request) {
 		out.PartitionInfo[i] = partitionJSON{Partition: p.ID.Partition, Epoch: p.Epoch,
 			HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
 	}
+	rt.addOwners(r, tenant, t, out.PartitionInfo)
 	writeJSON(w, http.StatusOK, out)
 }
 

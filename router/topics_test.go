@@ -152,7 +152,7 @@ func TestDescribeTopic(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
 		t.Fatalf("%d %s %v", w.Code, w.Body, err)
 	}
-	want := []partitionJSON{{0, 0, 0, 0}, {1, 1, 10, 0}, {2, 0, 0, 0}}
+	want := []partitionJSON{{Partition: 0}, {Partition: 1, Epoch: 1, HighWatermark: 10}, {Partition: 2}}
 	if got.Name != "orders" || got.Partitions != 3 || len(got.PartitionInfo) != 3 {
 		t.Fatalf("describe: %+v", got)
 	}

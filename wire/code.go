@@ -70,6 +70,10 @@ const (
 	// drops its partitions and joins again without a member id (Kafka's
 	// UNKNOWN_MEMBER_ID).
 	UnknownMember
+	// GroupNotEmpty: an admin change of a consumer group (offset reset,
+	// delete) was refused because the group has active members; stop its
+	// consumers first (Kafka's NON_EMPTY_GROUP).
+	GroupNotEmpty
 
 	numCodes // keep last
 )
@@ -95,6 +99,7 @@ var codeNames = [numCodes]string{
 	RebalanceInProgress: "rebalance_in_progress",
 	IllegalGeneration:   "illegal_generation",
 	UnknownMember:       "unknown_member",
+	GroupNotEmpty:       "group_not_empty",
 }
 
 // String returns the code's API name, e.g. "not_found"; a code this build

@@ -25,9 +25,12 @@ const (
 //	                     uvarint(count) offset*
 //	GroupResponse = 0x07 uvarint(len) { uvarint code, string message, string member_id,
 //	                                    varint generation, string strategy,
-//	                                    varint session_timeout_ms }
+//	                                    varint session_timeout_ms,
+//	                                    string state, uvarint(count) member* }
 //	                     uvarint(count) (varint topic_id, varint partition)*
 //
+//	member = uvarint(len) { string member_id, string client_id, varint session_timeout_ms,
+//	                        uvarint(count) (varint topic_id, varint partition)* }
 //	offset = uvarint(len) { varint topic_id, varint partition, varint offset, string metadata }
 //
 // Which fields an op reads: join the member id (empty on a first join),
@@ -40,6 +43,12 @@ const (
 // assignment. Errors are Codes: RebalanceInProgress, IllegalGeneration,
 // UnknownMember, NotOwner (another agent coordinates the group, or the
 // coordinator is moving: retry), Invalid, NotFound.
+//
+// The admin ops: describe reads nothing but the group and answers with the
+// generation, strategy, state and members (each with its assignment);
+// reset writes the request's offsets as the group's committed offsets, and
+// delete removes all its committed offsets, both only while the group has
+// no member (else Busy, with the members in the answer as for describe).
 
 // GroupOp is what a GroupRequest asks of the coordinator. The numbers
 // travel on the wire: ONLY ADD TO THE END.
@@ -52,10 +61,14 @@ const (
 	GroupLeave
 	GroupAssignment
 	GroupCommit
+	GroupDescribe
+	GroupReset
+	GroupDelete
 )
 
 var groupOpNames = [...]string{GroupJoin: "join", GroupHeartbeat: "heartbeat", GroupLeave: "leave",
-	GroupAssignment: "assignment", GroupCommit: "commit"}
+	GroupAssignment: "assignment", GroupCommit: "commit", GroupDescribe: "describe", GroupReset: "reset",
+	GroupDelete: "delete"}
 
 func (o GroupOp) String() string {
 	if o >= GroupJoin && int(o) < len(groupOpNames) {
@@ -101,6 +114,17 @@ type GroupResponse struct {
 	MemberID         string
 	Generation       int32
 	Strategy         string
+	SessionTimeoutMs int64
+	Assignment       []GroupPartition
+	// State and Members answer a describe (and a refused reset or delete).
+	State   string
+	Members []GroupMemberInfo
+}
+
+// GroupMemberInfo is one member of a group, as describe reports it.
+type GroupMemberInfo struct {
+	MemberID         string
+	ClientID         string
 	SessionTimeoutMs int64
 	Assignment       []GroupPartition
 }
@@ -197,12 +221,25 @@ func (r *GroupRequest) Decode(b []byte) error {
 	return d.err
 }
 
+func memberLen(m GroupMemberInfo) int {
+	n := strLen(m.MemberID) + strLen(m.ClientID) + varintLen(m.SessionTimeoutMs) + uvarintLen(uint64(len(m.Assignment)))
+	for _, p := range m.Assignment {
+		n += varintLen(p.TopicID) + varintLen(int64(p.Partition))
+	}
+	return n
+}
+
 // AppendBinary appends the response's encoding to dst
 // (encoding.BinaryAppender). It never fails.
 func (r *GroupResponse) AppendBinary(dst []byte) ([]byte, error) {
 	dst = append(dst, tagGroupResponse)
 	n := uvarintLen(uint64(r.Code)) + strLen(r.Message) + strLen(r.MemberID) +
-		varintLen(int64(r.Generation)) + strLen(r.Strategy) + varintLen(r.SessionTimeoutMs)
+		varintLen(int64(r.Generation)) + strLen(r.Strategy) + varintLen(r.SessionTimeoutMs) +
+		strLen(r.State) + uvarintLen(uint64(len(r.Members)))
+	for _, m := range r.Members {
+		mn := memberLen(m)
+		n += uvarintLen(uint64(mn)) + mn
+	}
 	dst = binary.AppendUvarint(dst, uint64(n))
 	dst = binary.AppendUvarint(dst, uint64(r.Code))
 	dst = appendStr(dst, r.Message)
@@ -210,6 +247,19 @@ func (r *GroupResponse) AppendBinary(dst []byte) ([]byte, error) {
 	dst = binary.AppendVarint(dst, int64(r.Generation))
 	dst = appendStr(dst, r.Strategy)
 	dst = binary.AppendVarint(dst, r.SessionTimeoutMs)
+	dst = appendStr(dst, r.State)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Members)))
+	for _, m := range r.Members {
+		dst = binary.AppendUvarint(dst, uint64(memberLen(m)))
+		dst = appendStr(dst, m.MemberID)
+		dst = appendStr(dst, m.ClientID)
+		dst = binary.AppendVarint(dst, m.SessionTimeoutMs)
+		dst = binary.AppendUvarint(dst, uint64(len(m.Assignment)))
+		for _, p := range m.Assignment {
+			dst = binary.AppendVarint(dst, p.TopicID)
+			dst = binary.AppendVarint(dst, int64(p.Partition))
+		}
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(r.Assignment)))
 	for _, p := range r.Assignment {
 		dst = binary.AppendVarint(dst, p.TopicID)
@@ -230,6 +280,17 @@ func (r *GroupResponse) Decode(b []byte) error {
 	r.Generation = int32(g.varintIn("generation", math.MinInt32, math.MaxInt32))
 	r.Strategy = string(g.str("strategy"))
 	r.SessionTimeoutMs = g.varint("session timeout ms")
+	r.State, r.Members = "", r.Members[:0]
+	if g.err == nil && g.left() > 0 { // absent in an older agent's answer
+		r.State = string(g.str("state"))
+		nm := g.uvarint("member count")
+		if g.err == nil && nm > uint64(g.left()) { // a member takes at least one byte
+			g.fail("member count", fmt.Sprintf("%d members cannot fit in %d bytes", nm, g.left()))
+		}
+		for i := uint64(0); g.err == nil && i < nm; i++ {
+			r.Members = append(r.Members, decodeMember(&g))
+		}
+	}
 	if d.err == nil && g.err != nil {
 		d.err = g.err
 	}
@@ -245,4 +306,26 @@ func (r *GroupResponse) Decode(b []byte) error {
 		r.Assignment = append(r.Assignment, p)
 	}
 	return d.err
+}
+
+func decodeMember(d *decoder) GroupMemberInfo {
+	g := d.group("member")
+	var m GroupMemberInfo
+	m.MemberID = string(g.str("member id"))
+	m.ClientID = string(g.str("client id"))
+	m.SessionTimeoutMs = g.varint("session timeout ms")
+	np := g.uvarint("partition count")
+	if g.err == nil && np > uint64(g.left()/2) { // a partition takes at least two bytes
+		g.fail("partition count", fmt.Sprintf("%d partitions cannot fit in %d bytes", np, g.left()))
+	}
+	for j := uint64(0); g.err == nil && j < np; j++ {
+		var p GroupPartition
+		p.TopicID = g.varint("topic id")
+		p.Partition = int32(g.varintIn("partition", math.MinInt32, math.MaxInt32))
+		m.Assignment = append(m.Assignment, p)
+	}
+	if d.err == nil && g.err != nil {
+		d.err = g.err
+	}
+	return m
 }

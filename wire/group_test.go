@@ -133,3 +133,25 @@ func FuzzDecodeGroupResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestGroupDescribeRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := &GroupResponse{Code: OK, Generation: 3, Strategy: "range", State: "Stable", Members: []GroupMemberInfo{
+		{MemberID: "a-1", ClientID: "a", SessionTimeoutMs: 45000, Assignment: []GroupPartition{{42, 0}, {42, 1}}},
+		{MemberID: "b-1", ClientID: "b", SessionTimeoutMs: 6000},
+	}}
+	b, _ := in.AppendBinary(nil)
+	var out GroupResponse
+	if err := out.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, &out) {
+		t.Fatalf("describe round trip:\n%#v\n%#v", in, &out)
+	}
+	for i := range len(b) - 1 {
+		var r GroupResponse
+		if err := r.Decode(b[:i]); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("describe cut at %d: %v", i, err)
+		}
+	}
+}

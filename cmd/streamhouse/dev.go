@@ -104,7 +104,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("start agent: %w", err)
 	}
 	api, grpcServer, err := newAPIs(apiDeps{
-		cell: cfg.cell, nc: nc, reg: reg, tenant: tenant.ID, log: log,
+		cell: cfg.cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log,
 		topicCreated: func(registry.Topic) { agent.Rebalance() },
 		topicDeleted: func(ctx context.Context, _ registry.Topic, removed registry.Removed) error {
 			agent.Rebalance()

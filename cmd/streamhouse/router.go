@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/streamhouse/streamhouse/cells"
 	"github.com/streamhouse/streamhouse/objectstore"
+	"github.com/streamhouse/streamhouse/partition"
 	"github.com/streamhouse/streamhouse/registry"
 	"github.com/streamhouse/streamhouse/router"
 )
@@ -75,7 +77,7 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	api, grpcServer, err := newAPIs(apiDeps{
-		cell: cfg.Cell, nc: nc, reg: reg, tenant: tenant.ID, log: log,
+		cell: cfg.Cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log,
 		topicCreated: announce,
 		topicDeleted: func(ctx context.Context, t registry.Topic, removed registry.Removed) error {
 			announce(t)
@@ -115,9 +117,11 @@ const defaultTenant = "default"
 
 // apiDeps is what newAPIs wires the HTTP and gRPC APIs to.
 type apiDeps struct {
-	cell   string
-	nc     *nats.Conn
-	reg    registry.Store
+	cell string
+	nc   *nats.Conn
+	reg  registry.Store
+	// store, if set, serves offset resets to a timestamp (segment indexes).
+	store  objectstore.Store
 	tenant int64
 	log    *slog.Logger
 	// topicCreated and topicDeleted are router.Deps' hooks.
@@ -137,20 +141,42 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetch client: %w", err)
 	}
-	api, err := router.New(router.Config{Tenant: router.StaticTenant(d.tenant)}, router.Deps{
+	groups, err := cells.NewNATSGroups(cells.NATSGroupsConfig{Cell: d.cell, Conn: d.nc})
+	if err != nil {
+		return nil, nil, fmt.Errorf("groups client: %w", err)
+	}
+	js, err := jetstream.New(d.nc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	cluster, err := cells.NewCluster(js, d.cell)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := router.Deps{
 		Topics:       d.reg,
 		Producer:     producer,
 		Logger:       d.log.With("component", "router"),
 		TopicCreated: d.topicCreated,
 		TopicDeleted: d.topicDeleted,
 		Fetch:        fetcher,
-	})
+		Cluster:      clusterAdmin{cluster},
+		Offsets:      d.reg,
+		Groups:       groupAdmin{groups},
+	}
+	if d.store != nil {
+		pf, err := partition.NewFetcher(partition.FetcherConfig{Registry: d.reg, Store: d.store})
+		if err != nil {
+			return nil, nil, fmt.Errorf("offset for time: %w", err)
+		}
+		deps.OffsetForTime = func(ctx context.Context, id registry.PartitionID, tsMs int64) (int64, error) {
+			off, _, err := pf.OffsetForTime(ctx, partition.ID{Tenant: id.Tenant, Topic: id.Topic, Partition: id.Partition}, tsMs)
+			return off, err
+		}
+	}
+	api, err := router.New(router.Config{Tenant: router.StaticTenant(d.tenant)}, deps)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
-	}
-	groups, err := cells.NewNATSGroups(cells.NATSGroupsConfig{Cell: d.cell, Conn: d.nc})
-	if err != nil {
-		return nil, nil, fmt.Errorf("groups client: %w", err)
 	}
 	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
 		Tenant: func(context.Context) (int64, error) { return d.tenant, nil },
@@ -160,6 +186,52 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 		return nil, nil, fmt.Errorf("grpc: %w", err)
 	}
 	return api, grpcServer, nil
+}
+
+// clusterAdmin is cells.Cluster as router.Cluster (cells does not import
+// router: the router's tests import cells).
+type clusterAdmin struct{ c *cells.Cluster }
+
+func (a clusterAdmin) Owners(ctx context.Context, tenant, topic int64) (map[int32]string, error) {
+	return a.c.Owners(ctx, tenant, topic)
+}
+
+func (a clusterAdmin) Agents(ctx context.Context) ([]router.AgentInfo, error) {
+	agents, err := a.c.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]router.AgentInfo, len(agents))
+	for i, ag := range agents {
+		out[i] = router.AgentInfo{ID: ag.ID, Live: ag.Live, Partitions: ag.Partitions}
+	}
+	return out, nil
+}
+
+// groupAdmin is cells.NATSGroups as router.GroupAdmin.
+type groupAdmin struct{ g *cells.NATSGroups }
+
+func (a groupAdmin) DescribeGroup(ctx context.Context, tenant int64, group string) (router.GroupInfo, error) {
+	resp, err := a.g.DescribeGroup(ctx, tenant, group)
+	if err != nil {
+		return router.GroupInfo{}, err
+	}
+	return router.GroupInfo{State: resp.State, Generation: resp.Generation, Strategy: resp.Strategy, Members: resp.Members}, nil
+}
+
+func (a groupAdmin) SetGroupOffsets(ctx context.Context, tenant int64, group string, offsets []registry.GroupOffset) error {
+	return notEmpty(a.g.SetGroupOffsets(ctx, tenant, group, offsets))
+}
+
+func (a groupAdmin) DeleteGroup(ctx context.Context, tenant int64, group string) error {
+	return notEmpty(a.g.DeleteGroup(ctx, tenant, group))
+}
+
+func notEmpty(err error) error {
+	if errors.Is(err, cells.ErrGroupNotEmpty) {
+		return fmt.Errorf("%w: %w", router.ErrGroupNotEmpty, err)
+	}
+	return err
 }
 
 // listen opens a TCP listener on each address, or none.

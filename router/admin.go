@@ -2,14 +2,10 @@ package router
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/streamhouse/streamhouse/registry"
-	"github.com/streamhouse/streamhouse/wire"
 )
 
 // Cluster administration (HTTP):
@@ -53,8 +49,7 @@ type addPartitionsRequest struct {
 	Partitions int32 `json:"partitions"`
 }
 
-// addPartitions grows a topic, then tells the agents (Deps.TopicChanged,
-// else Deps.TopicCreated) so they take the new partitions at once.
+// addPartitions grows a topic (adminCore.addPartitions).
 func (rt *Router) addPartitions(w http.ResponseWriter, r *http.Request) {
 	tenant, t, err := rt.topic(r)
 	if err != nil {
@@ -66,63 +61,12 @@ func (rt *Router) addPartitions(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	grown, err := rt.deps.Topics.AddPartitions(r.Context(), tenant, t.ID, req.Partitions)
-	if errors.Is(err, registry.ErrNotFound) {
-		err = topicNotFound(t.Name)
-	}
+	grown, err := rt.admin().addPartitions(r.Context(), tenant, t, req.Partitions)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	switch {
-	case rt.deps.TopicChanged != nil:
-		rt.deps.TopicChanged(grown)
-	case rt.deps.TopicCreated != nil:
-		rt.deps.TopicCreated(grown)
-	}
 	writeJSON(w, http.StatusOK, topicOut(grown))
-}
-
-// addOwners fills the partitions' owners from Deps.Cluster and, for owned
-// partitions, their live high watermarks from Deps.Fetch. Both are best
-// effort: a failure is logged and leaves the fields out, the registry's
-// view still answers.
-func (rt *Router) addOwners(r *http.Request, tenant int64, t registry.Topic, parts []partitionJSON) {
-	if rt.deps.Cluster == nil {
-		return
-	}
-	owners, err := rt.deps.Cluster.Owners(r.Context(), tenant, t.ID)
-	if err != nil {
-		rt.log.WarnContext(r.Context(), "describe topic: read partition owners", "topic", t.Name, "err", err)
-		return
-	}
-	for i := range parts {
-		parts[i].Owner = owners[parts[i].Partition]
-	}
-	if rt.deps.Fetch == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), liveHWTimeout)
-	defer cancel()
-	sem := make(chan struct{}, liveHWConcurrency)
-	var wg sync.WaitGroup
-	for i := range parts {
-		if parts[i].Owner == "" {
-			continue
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			p := &parts[i]
-			resp, err := rt.deps.Fetch.Fetch(ctx, &wire.FetchRequest{TenantID: tenant, TopicID: t.ID,
-				Partition: p.Partition, Offset: p.HighWatermark, MaxBytes: 1})
-			if err == nil && resp.Code == wire.OK {
-				hw := resp.HighWatermark
-				p.LiveHighWatermark = &hw
-			}
-		})
-	}
-	wg.Wait()
 }
 
 type agentJSON struct {
@@ -136,51 +80,17 @@ type agentPartJSON struct {
 	Partition int32  `json:"partition"`
 }
 
-// listAgents answers GET /api/v1/agents: the cell's agents, each with the
-// partitions it owns of the request's tenant (topic names resolved in the
-// registry; a partition of a topic deleted meanwhile is left out).
+// listAgents answers GET /api/v1/agents (adminCore.listAgents).
 func (rt *Router) listAgents(w http.ResponseWriter, r *http.Request) {
 	tenant, err := rt.cfg.Tenant(r)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	if rt.deps.Cluster == nil {
-		rt.writeError(w, r, wire.Errorf(wire.Unavailable, "this router does not see the cell's agents"))
-		return
-	}
-	agents, err := rt.deps.Cluster.Agents(r.Context())
+	out, err := rt.admin().listAgents(r.Context(), tenant)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
-	}
-	names := map[int64]string{}
-	out := make([]agentJSON, 0, len(agents))
-	for _, a := range agents {
-		aj := agentJSON{ID: a.ID, Live: a.Live, Partitions: []agentPartJSON{}}
-		for _, p := range a.Partitions {
-			if p.Tenant != tenant {
-				continue
-			}
-			name, ok := names[p.Topic]
-			if !ok {
-				t, err := rt.deps.Topics.TopicByID(r.Context(), tenant, p.Topic)
-				if err != nil && !errors.Is(err, registry.ErrNotFound) {
-					rt.writeError(w, r, err)
-					return
-				}
-				name = t.Name // "" when deleted
-				names[p.Topic] = name
-			}
-			if name != "" {
-				aj.Partitions = append(aj.Partitions, agentPartJSON{Topic: name, Partition: p.Partition})
-			}
-		}
-		sort.Slice(aj.Partitions, func(i, j int) bool {
-			a, b := aj.Partitions[i], aj.Partitions[j]
-			return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
-		})
-		out = append(out, aj)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Agents []agentJSON `json:"agents"`

@@ -3,13 +3,9 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -91,7 +87,7 @@ func (rt *Router) groupParam(r *http.Request) (int64, string, error) {
 		return 0, "", err
 	}
 	if rt.deps.Offsets == nil {
-		return 0, "", wire.Errorf(wire.NotFound, "consumer groups are not served here")
+		return 0, "", errNoGroups()
 	}
 	name := chi.URLParam(r, "group")
 	if r.URL.RawPath != "" {
@@ -99,8 +95,8 @@ func (rt *Router) groupParam(r *http.Request) (int64, string, error) {
 			return 0, "", wire.Errorf(wire.Invalid, "group name in path: %v", err)
 		}
 	}
-	if name == "" || len(name) > maxGroupNameLen || !utf8.ValidString(name) {
-		return 0, "", wire.Errorf(wire.Invalid, "invalid group name: want 1 to %d bytes of UTF-8", maxGroupNameLen)
+	if err := rt.admin().checkGroup(name); err != nil {
+		return 0, "", err
 	}
 	return tenant, name, nil
 }
@@ -111,17 +107,10 @@ func (rt *Router) listGroups(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	if rt.deps.Offsets == nil {
-		rt.writeError(w, r, wire.Errorf(wire.NotFound, "consumer groups are not served here"))
-		return
-	}
-	groups, err := rt.deps.Offsets.ListGroups(r.Context(), tenant)
+	groups, err := rt.admin().listGroups(r.Context(), tenant)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
-	}
-	if groups == nil {
-		groups = []string{}
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Groups []string `json:"groups"`
@@ -139,89 +128,10 @@ func (rt *Router) describeGroup(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	info := GroupInfo{State: "Unknown"}
-	if rt.deps.Groups != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), groupDescribeTimeout)
-		info, err = rt.deps.Groups.DescribeGroup(ctx, tenant, name)
-		cancel()
-		if err != nil {
-			rt.log.WarnContext(r.Context(), "describe group: coordinator", "group", name, "err", err)
-			info = GroupInfo{State: "Unknown"}
-		}
-	}
-	committed, err := rt.deps.Offsets.FetchOffsets(r.Context(), tenant, name)
+	out, err := rt.admin().describeGroup(r.Context(), tenant, name)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
-	}
-	if len(committed) == 0 && len(info.Members) == 0 {
-		rt.writeError(w, r, wire.Errorf(wire.NotFound, "group %q not found", name))
-		return
-	}
-	type tp struct {
-		topic int64
-		part  int32
-	}
-	offsets := map[tp]int64{}
-	owner := map[tp]string{}
-	var topics []int64
-	for _, o := range committed {
-		offsets[tp{o.Topic, o.Partition}] = o.Offset
-		topics = append(topics, o.Topic)
-	}
-	for _, m := range info.Members {
-		for _, a := range m.Assignment {
-			owner[tp{a.TopicID, a.Partition}] = m.MemberID
-			topics = append(topics, a.TopicID)
-		}
-	}
-	slices.Sort(topics)
-	names := map[int64]string{}
-	out := groupJSON{Group: name, State: info.State, Generation: info.Generation, Strategy: info.Strategy,
-		Members: []groupMemberJSON{}, Offsets: []groupOffsetJSON{}}
-	for _, id := range slices.Compact(topics) {
-		t, err := rt.deps.Topics.TopicByID(r.Context(), tenant, id)
-		if errors.Is(err, registry.ErrNotFound) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			rt.writeError(w, r, err)
-			return
-		}
-		names[id] = t.Name
-		parts, err := rt.deps.Topics.ListPartitions(r.Context(), tenant, id)
-		if errors.Is(err, registry.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			rt.writeError(w, r, err)
-			return
-		}
-		for _, p := range parts {
-			k := tp{id, p.ID.Partition}
-			o := groupOffsetJSON{Topic: t.Name, Partition: k.part, Committed: -1, HighWatermark: p.HighWatermark,
-				LogStartOffset: p.LogStartOffset, Member: owner[k]}
-			from := p.LogStartOffset
-			if c, ok := offsets[k]; ok {
-				o.Committed, from = c, c
-			}
-			o.Lag = max(0, p.HighWatermark-from)
-			out.Offsets = append(out.Offsets, o)
-		}
-	}
-	sort.SliceStable(out.Offsets, func(i, j int) bool {
-		a, b := out.Offsets[i], out.Offsets[j]
-		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
-	})
-	for _, m := range info.Members {
-		mj := groupMemberJSON{ID: m.MemberID, ClientID: m.ClientID, SessionTimeoutMs: m.SessionTimeoutMs,
-			Assignment: []agentPartJSON{}}
-		for _, a := range m.Assignment {
-			if n, ok := names[a.TopicID]; ok {
-				mj.Assignment = append(mj.Assignment, agentPartJSON{Topic: n, Partition: a.Partition})
-			}
-		}
-		out.Members = append(out.Members, mj)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -257,85 +167,9 @@ func (rt *Router) resetGroup(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	if err := checkReset(req); err != nil {
-		rt.writeError(w, r, err)
-		return
-	}
-	if req.To == "timestamp" && rt.deps.OffsetForTime == nil {
-		rt.writeError(w, r, wire.Errorf(wire.Unavailable, "reset to a timestamp is not available on this router"))
-		return
-	}
-	var topics []registry.Topic
-	if req.Topic != "" {
-		if err := registry.ValidateName(req.Topic); err != nil {
-			rt.writeError(w, r, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid)))
-			return
-		}
-		t, err := rt.deps.Topics.Topic(r.Context(), tenant, req.Topic)
-		if errors.Is(err, registry.ErrNotFound) {
-			err = topicNotFound(req.Topic)
-		}
-		if err != nil {
-			rt.writeError(w, r, err)
-			return
-		}
-		topics = append(topics, t)
-	} else {
-		committed, err := rt.deps.Offsets.FetchOffsets(r.Context(), tenant, name)
-		if err != nil {
-			rt.writeError(w, r, err)
-			return
-		}
-		seen := map[int64]bool{}
-		for _, o := range committed {
-			if seen[o.Topic] {
-				continue
-			}
-			seen[o.Topic] = true
-			t, err := rt.deps.Topics.TopicByID(r.Context(), tenant, o.Topic)
-			if errors.Is(err, registry.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				rt.writeError(w, r, err)
-				return
-			}
-			topics = append(topics, t)
-		}
-		if len(topics) == 0 {
-			rt.writeError(w, r, wire.Errorf(wire.NotFound, "group %q has no offsets to reset; name a topic", name))
-			return
-		}
-	}
-	var offs []registry.GroupOffset
-	var shown []resetOffsetJSON
-	for _, t := range topics {
-		parts, err := rt.deps.Topics.ListPartitions(r.Context(), tenant, t.ID)
-		if errors.Is(err, registry.ErrNotFound) {
-			err = topicNotFound(t.Name)
-		}
-		if err != nil {
-			rt.writeError(w, r, err)
-			return
-		}
-		for _, p := range parts {
-			off, err := rt.resetTarget(r.Context(), req, p)
-			if err != nil {
-				rt.writeError(w, r, err)
-				return
-			}
-			offs = append(offs, registry.GroupOffset{Topic: t.ID, Partition: p.ID.Partition, Offset: off,
-				Metadata: "reset to " + req.To})
-			shown = append(shown, resetOffsetJSON{Topic: t.Name, Partition: p.ID.Partition, Offset: off})
-		}
-	}
-	if rt.deps.Groups != nil {
-		err = rt.deps.Groups.SetGroupOffsets(r.Context(), tenant, name, offs)
-	} else {
-		err = rt.deps.Offsets.CommitOffsets(r.Context(), tenant, name, offs)
-	}
+	shown, err := rt.admin().resetGroup(r.Context(), tenant, name, req)
 	if err != nil {
-		rt.writeError(w, r, groupNotEmpty(name, err))
+		rt.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -360,26 +194,6 @@ func checkReset(req resetGroupRequest) error {
 	return nil
 }
 
-// resetTarget is the offset a reset moves partition p to, clamped into
-// [log start, high watermark].
-func (rt *Router) resetTarget(ctx context.Context, req resetGroupRequest, p registry.Partition) (int64, error) {
-	var off int64
-	switch req.To {
-	case "earliest":
-		off = p.LogStartOffset
-	case "latest":
-		off = p.HighWatermark
-	case "offset":
-		off = *req.Offset
-	case "timestamp":
-		var err error
-		if off, err = rt.deps.OffsetForTime(ctx, p.ID, *req.TimestampMs); err != nil {
-			return 0, fmt.Errorf("offset for time of %s: %w", p.ID, err)
-		}
-	}
-	return min(max(off, p.LogStartOffset), p.HighWatermark), nil
-}
-
 // deleteGroup removes the group's committed offsets; 409 while it has
 // members.
 func (rt *Router) deleteGroup(w http.ResponseWriter, r *http.Request) {
@@ -388,17 +202,8 @@ func (rt *Router) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	if rt.deps.Groups != nil {
-		err = rt.deps.Groups.DeleteGroup(r.Context(), tenant, name)
-	} else {
-		err = rt.deps.Offsets.DeleteGroup(r.Context(), tenant, name)
-	}
-	var we *wire.Error
-	if errors.Is(err, registry.ErrNotFound) || errors.As(err, &we) && we.Code == wire.NotFound {
-		err = wire.Errorf(wire.NotFound, "group %q not found", name)
-	}
-	if err != nil {
-		rt.writeError(w, r, groupNotEmpty(name, err))
+	if err := rt.admin().deleteGroup(r.Context(), tenant, name); err != nil {
+		rt.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

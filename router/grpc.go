@@ -65,6 +65,12 @@ type GRPCConfig struct {
 	// (cells.NATSGroups). Optional: without it Subscribe answers
 	// UNIMPLEMENTED and commits with a member_id are refused.
 	Groups Groups
+	// Admin, if set, serves the AdminService (grpc_admin.go) with the HTTP
+	// admin API's logic over these dependencies: pass the Deps given to
+	// New, so that both edges see and tell the same collaborators (only
+	// the admin's fields are used; Topics is required). Nil leaves the
+	// AdminService out.
+	Admin *Deps
 	// Logger gets internal errors (the client sees only "internal error");
 	// nil discards.
 	Logger *slog.Logger
@@ -78,16 +84,19 @@ type GRPCConfig struct {
 	ServerOptions []grpc.ServerOption
 }
 
-// NewGRPCServer returns a gRPC server with the ConsumerService and server
-// reflection registered (DESIGN.md, Interfaces); the caller serves it on
-// its listener (127.0.0.1:50051 in the dev cell) and stops it with
-// GracefulStop. It fails if a required field is missing.
+// NewGRPCServer returns a gRPC server with the ConsumerService, the
+// AdminService (if cfg.Admin is set) and server reflection registered
+// (DESIGN.md, Interfaces); the caller serves it on its listener
+// (127.0.0.1:50051 in the dev cell) and stops it with GracefulStop. It fails if a required field is missing.
 //
 // Subscribe (grpc_subscribe.go) needs Groups; without it, it answers
 // UNIMPLEMENTED.
 func NewGRPCServer(cfg GRPCConfig) (*grpc.Server, error) {
 	if cfg.Tenant == nil || cfg.Topics == nil || cfg.Fetch == nil {
 		return nil, errors.New("new grpc server: Tenant, Topics and Fetch are required")
+	}
+	if cfg.Admin != nil && cfg.Admin.Topics == nil {
+		return nil, errors.New("new grpc server: Admin.Topics is required")
 	}
 	if cfg.MaxFetchBytes <= 0 {
 		cfg.MaxFetchBytes = DefaultMaxFetchBytes
@@ -100,6 +109,9 @@ func NewGRPCServer(cfg GRPCConfig) (*grpc.Server, error) {
 	}
 	srv := grpc.NewServer(cfg.ServerOptions...)
 	shv1.RegisterConsumerServiceServer(srv, &consumerService{cfg: cfg, log: cfg.Logger})
+	if cfg.Admin != nil {
+		shv1.RegisterAdminServiceServer(srv, newAdminService(cfg))
+	}
 	reflection.Register(srv)
 	return srv, nil
 }

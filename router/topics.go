@@ -79,37 +79,10 @@ func (rt *Router) createTopic(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	spec := registry.TopicSpec{
-		Name: req.Name, Partitions: 1,
-		Durability: registry.Durability(req.Durability), CleanupPolicy: registry.CleanupPolicy(req.CleanupPolicy),
-	}
-	if req.Partitions != nil {
-		spec.Partitions = *req.Partitions
-	}
-	for _, f := range []struct {
-		name string
-		v    *int64
-		dst  *int64
-	}{{"retention_ms", req.RetentionMs, &spec.RetentionMs}, {"retention_bytes", req.RetentionBytes, &spec.RetentionBytes}} {
-		if f.v == nil {
-			continue
-		}
-		if *f.v == 0 {
-			rt.writeError(w, r, wire.Errorf(wire.Invalid, "%s 0: must be positive or -1 (unlimited); omit it for the default", f.name))
-			return
-		}
-		*f.dst = *f.v
-	}
-	t, err := rt.deps.Topics.CreateTopic(r.Context(), tenant, spec)
-	if errors.Is(err, registry.ErrExists) {
-		err = wire.Errorf(wire.Exists, "topic %q already exists", spec.Name)
-	}
+	t, err := rt.admin().createTopic(r.Context(), tenant, req)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
-	}
-	if rt.deps.TopicCreated != nil {
-		rt.deps.TopicCreated(t)
 	}
 	w.Header().Set("Location", "/api/v1/topics/"+url.PathEscape(t.Name))
 	writeJSON(w, http.StatusCreated, topicOut(t))
@@ -121,7 +94,7 @@ func (rt *Router) listTopics(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	topics, err := rt.deps.Topics.ListTopics(r.Context(), tenant)
+	topics, err := rt.admin().listTopics(r.Context(), tenant)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -141,45 +114,24 @@ func (rt *Router) describeTopic(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	parts, err := rt.deps.Topics.ListPartitions(r.Context(), tenant, t.ID)
-	if errors.Is(err, registry.ErrNotFound) { // deleted since rt.topic
-		err = topicNotFound(t.Name)
-	}
+	out, err := rt.admin().describeTopic(r.Context(), tenant, t)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	out := topicOut(t)
-	out.PartitionInfo = make([]partitionJSON, len(parts))
-	for i, p := range parts {
-		out.PartitionInfo[i] = partitionJSON{Partition: p.ID.Partition, Epoch: p.Epoch,
-			HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
-	}
-	rt.addOwners(r, tenant, t, out.PartitionInfo)
 	writeJSON(w, http.StatusOK, out)
 }
 
-// deleteTopic removes the topic from the registry, then calls
-// Deps.TopicDeleted. The name is looked up, then the id deleted: a topic
-// deleted and re-created in between is the new one, and is deleted.
+// deleteTopic removes the topic (adminCore.deleteTopic).
 func (rt *Router) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	tenant, t, err := rt.topic(r)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	removed, err := rt.deps.Topics.DeleteTopic(r.Context(), tenant, t.ID)
-	if errors.Is(err, registry.ErrNotFound) {
-		err = topicNotFound(t.Name)
-	}
-	if err != nil {
+	if err := rt.admin().deleteTopic(r.Context(), tenant, t); err != nil {
 		rt.writeError(w, r, err)
 		return
-	}
-	if rt.deps.TopicDeleted != nil {
-		if err := rt.deps.TopicDeleted(r.Context(), t, removed); err != nil {
-			rt.log.ErrorContext(r.Context(), "clean up after topic delete", "topic", t.Name, "topic_id", t.ID, "err", err)
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -194,15 +146,13 @@ func (rt *Router) topic(r *http.Request) (int64, registry.Topic, error) {
 	if err != nil {
 		return 0, registry.Topic{}, err
 	}
-	t, err := rt.deps.Topics.Topic(r.Context(), tenant, name)
-	if errors.Is(err, registry.ErrNotFound) {
-		err = topicNotFound(name)
-	}
+	t, err := rt.admin().lookupTopic(r.Context(), tenant, name)
 	return tenant, t, err
 }
 
-// topicParam returns the {topic} path parameter, unescaped, checked against
-// the naming rule so that "a%2Fb" is a 400 naming the '/', not a 404.
+// topicParam returns the {topic} path parameter, unescaped; rt.topic checks
+// it against the naming rule so that "a%2Fb" is a 400 naming the '/', not a
+// 404.
 func topicParam(r *http.Request) (string, error) {
 	name := chi.URLParam(r, "topic")
 	if r.URL.RawPath != "" { // chi routed on the escaped path
@@ -211,15 +161,6 @@ func topicParam(r *http.Request) (string, error) {
 			return "", wire.Errorf(wire.Invalid, "topic name in path: %v", err)
 		}
 		name = n
-	}
-	if err := registry.ValidateName(name); err != nil {
-		var ve *registry.ValidationError
-		if errors.As(err, &ve) { // say which name: "invalid topic name ..."
-			named := *ve
-			named.Field = "topic name"
-			return "", &named
-		}
-		return "", err
 	}
 	return name, nil
 }

@@ -180,7 +180,7 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 	}
 	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
 		Tenant: func(context.Context) (int64, error) { return d.tenant, nil },
-		Topics: d.reg, Fetch: fetcher, Groups: groups, Logger: d.log.With("component", "grpc"),
+		Topics: d.reg, Fetch: fetcher, Groups: groups, Admin: &deps, Logger: d.log.With("component", "grpc"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc: %w", err)

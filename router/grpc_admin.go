@@ -1,0 +1,214 @@
+package router
+
+import (
+	"context"
+	"log/slog"
+
+	shv1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
+)
+
+// adminService is the gRPC AdminService: each call resolves the tenant,
+// converts its request, runs the HTTP admin API's logic (adminCore,
+// admin_core.go) over the same Deps, and converts the result; errors go
+// through the error table (grpcStatus) with their ErrorInfo reasons.
+type adminService struct {
+	shv1.UnimplementedAdminServiceServer
+	tenant func(ctx context.Context) (int64, error)
+	core   adminCore
+	log    *slog.Logger
+}
+
+func newAdminService(cfg GRPCConfig) *adminService {
+	deps := *cfg.Admin // a copy: later changes to the caller's Deps do not reach the server
+	return &adminService{tenant: cfg.Tenant, core: adminCore{deps: &deps, log: cfg.Logger}, log: cfg.Logger}
+}
+
+// adminCall runs fn for the call's tenant and turns its error into a status.
+func adminCall[T any](ctx context.Context, s *adminService, method string, fn func(tenant int64) (T, error)) (T, error) {
+	var zero T
+	tenant, err := s.tenant(ctx)
+	if err == nil {
+		var out T
+		if out, err = fn(tenant); err == nil {
+			return out, nil
+		}
+	}
+	code, msg, internal := codeOf(err)
+	if internal {
+		s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
+	}
+	return zero, grpcStatus(code, msg)
+}
+
+func (s *adminService) CreateTopic(ctx context.Context, in *shv1.CreateTopicRequest) (*shv1.CreateTopicResponse, error) {
+	return adminCall(ctx, s, "CreateTopic", func(tenant int64) (*shv1.CreateTopicResponse, error) {
+		t, err := s.core.createTopic(ctx, tenant, createTopicRequest{
+			Name: in.GetName(), Partitions: in.Partitions, Durability: in.GetDurability(),
+			RetentionMs: in.RetentionMs, RetentionBytes: in.RetentionBytes, CleanupPolicy: in.GetCleanupPolicy(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &shv1.CreateTopicResponse{Topic: topicProto(topicOut(t))}, nil
+	})
+}
+
+func (s *adminService) ListTopics(ctx context.Context, _ *shv1.ListTopicsRequest) (*shv1.ListTopicsResponse, error) {
+	return adminCall(ctx, s, "ListTopics", func(tenant int64) (*shv1.ListTopicsResponse, error) {
+		topics, err := s.core.listTopics(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		out := &shv1.ListTopicsResponse{Topics: make([]*shv1.Topic, len(topics))}
+		for i, t := range topics {
+			out.Topics[i] = topicProto(topicOut(t))
+		}
+		return out, nil
+	})
+}
+
+func (s *adminService) DescribeTopic(ctx context.Context, in *shv1.DescribeTopicRequest) (*shv1.DescribeTopicResponse, error) {
+	return adminCall(ctx, s, "DescribeTopic", func(tenant int64) (*shv1.DescribeTopicResponse, error) {
+		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic())
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.core.describeTopic(ctx, tenant, t)
+		if err != nil {
+			return nil, err
+		}
+		return &shv1.DescribeTopicResponse{Topic: topicProto(d)}, nil
+	})
+}
+
+func (s *adminService) AddPartitions(ctx context.Context, in *shv1.AddPartitionsRequest) (*shv1.AddPartitionsResponse, error) {
+	return adminCall(ctx, s, "AddPartitions", func(tenant int64) (*shv1.AddPartitionsResponse, error) {
+		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic())
+		if err != nil {
+			return nil, err
+		}
+		grown, err := s.core.addPartitions(ctx, tenant, t, in.GetPartitions())
+		if err != nil {
+			return nil, err
+		}
+		return &shv1.AddPartitionsResponse{Topic: topicProto(topicOut(grown))}, nil
+	})
+}
+
+func (s *adminService) DeleteTopic(ctx context.Context, in *shv1.DeleteTopicRequest) (*shv1.DeleteTopicResponse, error) {
+	return adminCall(ctx, s, "DeleteTopic", func(tenant int64) (*shv1.DeleteTopicResponse, error) {
+		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic())
+		if err != nil {
+			return nil, err
+		}
+		if err := s.core.deleteTopic(ctx, tenant, t); err != nil {
+			return nil, err
+		}
+		return &shv1.DeleteTopicResponse{}, nil
+	})
+}
+
+func (s *adminService) ListAgents(ctx context.Context, _ *shv1.ListAgentsRequest) (*shv1.ListAgentsResponse, error) {
+	return adminCall(ctx, s, "ListAgents", func(tenant int64) (*shv1.ListAgentsResponse, error) {
+		agents, err := s.core.listAgents(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		out := &shv1.ListAgentsResponse{Agents: make([]*shv1.Agent, len(agents))}
+		for i, a := range agents {
+			out.Agents[i] = &shv1.Agent{Id: a.ID, Live: a.Live, Partitions: topicPartitionsProto(a.Partitions)}
+		}
+		return out, nil
+	})
+}
+
+func (s *adminService) ListGroups(ctx context.Context, _ *shv1.ListGroupsRequest) (*shv1.ListGroupsResponse, error) {
+	return adminCall(ctx, s, "ListGroups", func(tenant int64) (*shv1.ListGroupsResponse, error) {
+		groups, err := s.core.listGroups(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		return &shv1.ListGroupsResponse{Groups: groups}, nil
+	})
+}
+
+func (s *adminService) DescribeGroup(ctx context.Context, in *shv1.DescribeGroupRequest) (*shv1.DescribeGroupResponse, error) {
+	return adminCall(ctx, s, "DescribeGroup", func(tenant int64) (*shv1.DescribeGroupResponse, error) {
+		if err := s.core.checkGroup(in.GetGroup()); err != nil {
+			return nil, err
+		}
+		g, err := s.core.describeGroup(ctx, tenant, in.GetGroup())
+		if err != nil {
+			return nil, err
+		}
+		out := &shv1.DescribeGroupResponse{Group: g.Group, State: g.State, Generation: g.Generation, Strategy: g.Strategy,
+			Members: make([]*shv1.GroupMember, len(g.Members)), Offsets: make([]*shv1.GroupPartitionLag, len(g.Offsets))}
+		for i, m := range g.Members {
+			out.Members[i] = &shv1.GroupMember{Id: m.ID, ClientId: m.ClientID, SessionTimeoutMs: m.SessionTimeoutMs,
+				Assignment: topicPartitionsProto(m.Assignment)}
+		}
+		for i, o := range g.Offsets {
+			out.Offsets[i] = &shv1.GroupPartitionLag{Topic: o.Topic, Partition: o.Partition, Committed: o.Committed,
+				HighWatermark: o.HighWatermark, LogStartOffset: o.LogStartOffset, Lag: o.Lag, Member: o.Member}
+		}
+		return out, nil
+	})
+}
+
+func (s *adminService) ResetGroupOffsets(ctx context.Context, in *shv1.ResetGroupOffsetsRequest) (*shv1.ResetGroupOffsetsResponse, error) {
+	return adminCall(ctx, s, "ResetGroupOffsets", func(tenant int64) (*shv1.ResetGroupOffsetsResponse, error) {
+		if err := s.core.checkGroup(in.GetGroup()); err != nil {
+			return nil, err
+		}
+		shown, err := s.core.resetGroup(ctx, tenant, in.GetGroup(), resetGroupRequest{
+			Topic: in.GetTopic(), To: in.GetTo(), Offset: in.Offset, TimestampMs: in.TimestampMs,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := &shv1.ResetGroupOffsetsResponse{Offsets: make([]*shv1.ResetOffset, len(shown))}
+		for i, o := range shown {
+			out.Offsets[i] = &shv1.ResetOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset}
+		}
+		return out, nil
+	})
+}
+
+func (s *adminService) DeleteGroup(ctx context.Context, in *shv1.DeleteGroupRequest) (*shv1.DeleteGroupResponse, error) {
+	return adminCall(ctx, s, "DeleteGroup", func(tenant int64) (*shv1.DeleteGroupResponse, error) {
+		if err := s.core.checkGroup(in.GetGroup()); err != nil {
+			return nil, err
+		}
+		if err := s.core.deleteGroup(ctx, tenant, in.GetGroup()); err != nil {
+			return nil, err
+		}
+		return &shv1.DeleteGroupResponse{}, nil
+	})
+}
+
+// topicProto converts a topic as the HTTP API shows it (with its
+// partitions, if described).
+func topicProto(t topicJSON) *shv1.Topic {
+	out := &shv1.Topic{
+		Name: t.Name, Id: t.ID, Partitions: t.Partitions, Durability: t.Durability,
+		RetentionMs: t.RetentionMs, RetentionBytes: t.RetentionBytes, CleanupPolicy: t.CleanupPolicy,
+		CreatedAtMs: t.CreatedAt.UnixMilli(), UpdatedAtMs: t.UpdatedAt.UnixMilli(),
+	}
+	if len(t.PartitionInfo) > 0 {
+		out.PartitionInfo = make([]*shv1.TopicPartitionInfo, len(t.PartitionInfo))
+		for i, p := range t.PartitionInfo {
+			out.PartitionInfo[i] = &shv1.TopicPartitionInfo{Partition: p.Partition, Epoch: p.Epoch,
+				HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset, Owner: p.Owner,
+				LiveHighWatermark: p.LiveHighWatermark}
+		}
+	}
+	return out
+}
+
+func topicPartitionsProto(ps []agentPartJSON) []*shv1.TopicPartition {
+	out := make([]*shv1.TopicPartition, len(ps))
+	for i, p := range ps {
+		out[i] = &shv1.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+	}
+	return out
+}

@@ -11,7 +11,7 @@ import (
 )
 
 type clusterCmd struct {
-	Status clusterStatusCmd `cmd:"" help:"Ask /health and /ready and show each component."`
+	Status clusterStatusCmd `cmd:"" help:"Ask /health and /ready and show each component, then the agents and the partitions they own."`
 }
 
 type clusterStatusCmd struct{}
@@ -25,6 +25,43 @@ type checkResult struct {
 	OK         bool              `json:"ok"`
 	Components map[string]string `json:"components,omitempty"`
 	Error      string            `json:"error,omitempty"` // an answer without a report
+}
+
+// agent is one agent as GET /api/v1/agents shows it.
+type agent struct {
+	ID         string      `json:"id"`
+	Live       bool        `json:"live"`
+	Partitions []groupPart `json:"partitions"`
+}
+
+// agentsResult is the answer of GET /api/v1/agents: the agents, or why
+// there are none to show (a router that does not see the cluster: 503).
+type agentsResult struct {
+	agents []agent
+	err    string
+}
+
+func fetchAgents(a *app) (agentsResult, error) {
+	resp, err := a.client.do(a.ctx, http.MethodGet, "/api/v1/agents", nil, "", nil)
+	if err != nil {
+		return agentsResult{}, err
+	}
+	if resp.status != http.StatusOK {
+		if resp.status == http.StatusNotFound {
+			return agentsResult{err: "not served by this server"}, nil
+		}
+		return agentsResult{err: resp.apiError().Message}, nil
+	}
+	var list struct {
+		Agents []agent `json:"agents"`
+	}
+	if err := json.Unmarshal(resp.body, &list); err != nil {
+		return agentsResult{err: fmt.Sprintf("the server's answer: %v", err)}, nil
+	}
+	if list.Agents == nil {
+		list.Agents = []agent{}
+	}
+	return agentsResult{agents: list.Agents}, nil
 }
 
 func (c *clusterStatusCmd) Run(a *app) error {
@@ -45,11 +82,17 @@ func (c *clusterStatusCmd) Run(a *app) error {
 		}
 		results = append(results, r)
 	}
+	agents, err := fetchAgents(a)
+	if err != nil {
+		return err
+	}
 	if a.json {
 		if err := writeJSON(a.env.stdout, struct {
-			Server string        `json:"server"`
-			Checks []checkResult `json:"checks"`
-		}{a.client.base.Redacted(), results}); err != nil {
+			Server      string        `json:"server"`
+			Checks      []checkResult `json:"checks"`
+			Agents      []agent       `json:"agents,omitempty"`
+			AgentsError string        `json:"agents_error,omitempty"`
+		}{a.client.base.Redacted(), results, agents.agents, agents.err}); err != nil {
 			return err
 		}
 	} else {
@@ -69,6 +112,25 @@ func (c *clusterStatusCmd) Run(a *app) error {
 			}
 		}
 		t.Render()
+		w := a.env.stdout
+		fmt.Fprintln(w)
+		switch {
+		case agents.err != "":
+			fmt.Fprintf(w, "agents: not available (%s)\n", agents.err)
+		case len(agents.agents) == 0:
+			fmt.Fprintln(w, "agents: none")
+		default:
+			at := newTable(w)
+			at.AppendHeader(table.Row{"ID", "Live", "Partitions"})
+			for _, ag := range agents.agents {
+				live := "no"
+				if ag.Live {
+					live = "yes"
+				}
+				at.AppendRow(table.Row{ag.ID, live, formatParts(ag.Partitions)})
+			}
+			at.Render()
+		}
 	}
 	for _, r := range results {
 		if !r.OK {

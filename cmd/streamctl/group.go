@@ -10,8 +10,12 @@ import (
 )
 
 type groupCmd struct {
-	Offsets groupOffsetsCmd `cmd:"" help:"Show a consumer group's committed offsets."`
-	Commit  groupCommitCmd  `cmd:"" help:"Commit a consumer group's offset in one partition (the next offset it will read)."`
+	List     groupListCmd     `cmd:"" help:"List the consumer groups (HTTP API)."`
+	Describe groupDescribeCmd `cmd:"" help:"Show a group's state, members and, per partition, committed offset and lag (HTTP API)."`
+	Reset    groupResetCmd    `cmd:"" help:"Move a group's committed offsets; the group must have no active members (HTTP API)."`
+	Delete   groupDeleteCmd   `cmd:"" help:"Delete a group's committed offsets; the group must have no active members (HTTP API)."`
+	Offsets  groupOffsetsCmd  `cmd:"" help:"Show a consumer group's committed offsets (gRPC API)."`
+	Commit   groupCommitCmd   `cmd:"" help:"Commit a consumer group's offset in one partition, the next offset it will read (gRPC API)."`
 }
 
 // groupOffset is a committed offset as -o json shows it.

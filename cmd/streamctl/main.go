@@ -1,7 +1,8 @@
 // Command streamctl is StreamHouse's command-line client. It speaks the
-// HTTP API (router/): topic administration, produce, and the cluster's
-// health endpoints; and the gRPC API (proto/streamhouse/v1,
-// ConsumerService): consume and consumer groups' offsets.
+// HTTP API (router/): topic and consumer group administration, produce, the
+// cluster's health endpoints and agents; and the gRPC API
+// (proto/streamhouse/v1, ConsumerService): consume and consumer groups'
+// offsets.
 //
 //	streamctl [--server URL] [--grpc ADDR] [--output table|json] [--timeout D] COMMAND
 //
@@ -9,9 +10,14 @@
 //	topic list
 //	topic describe NAME
 //	topic delete NAME [--yes]
+//	topic add-partitions NAME N          (also: topic alter NAME --partitions N)
 //	produce TOPIC [VALUE...] [--file F] [--key K | --key-sep SEP] [--partition N] [--header k=v]...
 //	cluster status
 //	consume TOPIC [--partition N | --all] [--offset earliest|latest|N] [--max N] [--follow]
+//	group list
+//	group describe GROUP
+//	group reset GROUP --to earliest|latest|offset|timestamp [--topic T] [--offset N] [--time RFC3339|--time=-1h]
+//	group delete GROUP [--yes]
 //	group offsets GROUP [--topic T]
 //	group commit GROUP TOPIC PARTITION OFFSET [--metadata M]
 //
@@ -87,11 +93,11 @@ type cli struct {
 	Output  string        `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
 	Timeout time.Duration `help:"Timeout of each HTTP request and gRPC call (a long poll waits longer)." default:"60s"`
 
-	Topic   topicCmd   `cmd:"" help:"Create, list, describe and delete topics."`
+	Topic   topicCmd   `cmd:"" help:"Create, list, describe, grow and delete topics."`
 	Produce produceCmd `cmd:"" help:"Produce records to a topic."`
-	Cluster clusterCmd `cmd:"" help:"The cluster's health."`
+	Cluster clusterCmd `cmd:"" help:"The cluster's health and agents."`
 	Consume consumeCmd `cmd:"" help:"Read records of a topic (gRPC API)."`
-	Group   groupCmd   `cmd:"" help:"Consumer groups' committed offsets (gRPC API)."`
+	Group   groupCmd   `cmd:"" help:"Consumer groups: list, describe, reset, delete (HTTP API); offsets, commit (gRPC API)."`
 }
 
 // app is what every command's Run gets: the parsed global flags, a client,
@@ -129,7 +135,7 @@ func run(ctx context.Context, args []string, e env) (code int) {
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("streamctl"),
-		kong.Description("StreamHouse command-line client: topics, produce and cluster over the HTTP API; consume and group over the gRPC API."),
+		kong.Description("StreamHouse command-line client: topics, produce, cluster and group administration over the HTTP API; consume and group offsets over the gRPC API."),
 		kong.Writers(e.stdout, e.stderr),
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.Vars{"server": server, "server_env": serverEnv, "grpc": grpcAddr, "grpc_env": grpcEnv},

@@ -86,6 +86,13 @@ type testServer struct {
 // /health and /ready beside it as the dev cell serves them.
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith is newTestServer with the router's Deps as set leaves
+// them (Topics, Producer and Offsets are set before).
+func newTestServerWith(t *testing.T, set func(ts *testServer, d *router.Deps)) *testServer {
+	t.Helper()
 	reg, err := registry.OpenEmbedded(t.TempDir() + "/r.db")
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +103,11 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{reg: reg, tenant: tenant.ID, prod: &fakeProducer{}, health: map[string]string{"registry": "ok", "objectstore": "ok"}, status: http.StatusOK}
-	rt, err := router.New(router.Config{Tenant: router.StaticTenant(tenant.ID)}, router.Deps{Topics: reg, Producer: ts.prod})
+	deps := router.Deps{Topics: reg, Producer: ts.prod, Offsets: reg}
+	if set != nil {
+		set(ts, &deps)
+	}
+	rt, err := router.New(router.Config{Tenant: router.StaticTenant(tenant.ID)}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +490,9 @@ func TestClusterStatus(t *testing.T) {
 		"/health   200   objectstore  ok\n" +
 		"/health   200   registry     ok\n" +
 		"/ready    200   objectstore  ok\n" +
-		"/ready    200   registry     ok\n"
+		"/ready    200   registry     ok\n" +
+		"\n" +
+		"agents: not available (this router does not see the cell's agents)\n"
 	if out != want {
 		t.Errorf("cluster status:\n%s\nwant:\n%s", out, want)
 	}
@@ -499,7 +512,8 @@ func TestClusterStatusUnhealthy(t *testing.T) {
 	ts.health = map[string]string{"registry": "ok", "objectstore": "dial tcp: connection refused"}
 	ts.status = http.StatusServiceUnavailable
 	r := ts.cli(t, "", "cluster", "status").must(t, exitServer)
-	if !strings.Contains(r.stdout, "objectstore  dial tcp: connection refused") || !strings.Contains(r.stderr, "unhealthy: /health is not ok (HTTP 503)") {
+	if !strings.Contains(r.stdout, "objectstore  dial tcp: connection refused") || !strings.Contains(r.stderr, "unhealthy: /health is not ok (HTTP 503)") ||
+		!strings.Contains(r.stdout, "agents: not available") {
 		t.Errorf("stdout:\n%s\nstderr: %q", r.stdout, r.stderr)
 	}
 }

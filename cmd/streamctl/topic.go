@@ -13,10 +13,12 @@ import (
 )
 
 type topicCmd struct {
-	Create   topicCreateCmd   `cmd:"" help:"Create a topic."`
-	List     topicListCmd     `cmd:"" help:"List the topics."`
-	Describe topicDescribeCmd `cmd:"" help:"Show a topic and its partitions (epochs, log start, high watermarks)."`
-	Delete   topicDeleteCmd   `cmd:"" help:"Delete a topic and all its records."`
+	Create        topicCreateCmd        `cmd:"" help:"Create a topic."`
+	List          topicListCmd          `cmd:"" help:"List the topics."`
+	Describe      topicDescribeCmd      `cmd:"" help:"Show a topic and its partitions (epochs, log start, high watermarks, owners)."`
+	Delete        topicDeleteCmd        `cmd:"" help:"Delete a topic and all its records."`
+	AddPartitions topicAddPartitionsCmd `cmd:"" name:"add-partitions" help:"Grow a topic to N partitions (partitions cannot be removed)."`
+	Alter         topicAlterCmd         `cmd:"" help:"Change a topic: --partitions N is add-partitions."`
 }
 
 // topic is a topic as the API shows it (router/topics.go, topicJSON).
@@ -39,6 +41,10 @@ type partitionInfo struct {
 	Epoch          int64 `json:"epoch"`
 	HighWatermark  int64 `json:"high_watermark"`
 	LogStartOffset int64 `json:"log_start_offset"`
+	// Owner is the agent holding the partition's lease and
+	// LiveHighWatermark its high watermark, when the server knows them.
+	Owner             string `json:"owner,omitempty"`
+	LiveHighWatermark *int64 `json:"live_high_watermark,omitempty"`
 }
 
 // createTopicRequest is the body of POST /api/v1/topics; omitted fields
@@ -151,14 +157,77 @@ func (c *topicDescribeCmd) Run(a *app) error {
 	}
 	fields.Render()
 	fmt.Fprintln(w)
-	parts := newTable(w)
-	parts.AppendHeader(table.Row{"Partition", "Epoch", "Log start", "High watermark", "Records"})
+	// OWNER and LIVE HW only when the server reports them (a router that
+	// sees the cluster).
+	var owners, live bool
 	for _, p := range tp.PartitionInfo {
-		parts.AppendRow(table.Row{itoa(int64(p.Partition)), itoa(p.Epoch), itoa(p.LogStartOffset), itoa(p.HighWatermark),
-			itoa(p.HighWatermark - p.LogStartOffset)})
+		owners = owners || p.Owner != ""
+		live = live || p.LiveHighWatermark != nil
+	}
+	parts := newTable(w)
+	header := table.Row{"Partition", "Epoch", "Log start", "High watermark", "Records"}
+	if owners {
+		header = append(header, "Owner")
+	}
+	if live {
+		header = append(header, "Live HW")
+	}
+	parts.AppendHeader(header)
+	for _, p := range tp.PartitionInfo {
+		row := table.Row{itoa(int64(p.Partition)), itoa(p.Epoch), itoa(p.LogStartOffset), itoa(p.HighWatermark),
+			itoa(p.HighWatermark - p.LogStartOffset)}
+		if owners {
+			row = append(row, orDash(p.Owner))
+		}
+		if live {
+			hw := "-"
+			if p.LiveHighWatermark != nil {
+				hw = itoa(*p.LiveHighWatermark)
+			}
+			row = append(row, hw)
+		}
+		parts.AppendRow(row)
 	}
 	parts.Render()
 	return nil
+}
+
+type topicAddPartitionsCmd struct {
+	Name       string `arg:"" help:"Topic name."`
+	Partitions int32  `arg:"" name:"n" help:"The topic's new number of partitions: more than it has."`
+}
+
+func (c *topicAddPartitionsCmd) Run(a *app) error {
+	return addPartitions(a, c.Name, c.Partitions)
+}
+
+type topicAlterCmd struct {
+	Name       string `arg:"" help:"Topic name."`
+	Partitions int32  `short:"p" required:"" help:"The topic's new number of partitions: more than it has."`
+}
+
+func (c *topicAlterCmd) Run(a *app) error {
+	return addPartitions(a, c.Name, c.Partitions)
+}
+
+// addPartitions grows the topic to n partitions.
+func addPartitions(a *app, name string, n int32) error {
+	if n < 1 {
+		return usageErrorf("partitions %d: want more than the topic has", n)
+	}
+	body, err := a.client.call(a.ctx, http.MethodPost, topicPath(name)+"/partitions", map[string]int32{"partitions": n})
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return writeRawJSON(a.env.stdout, body)
+	}
+	var t topic
+	if err := json.Unmarshal(body, &t); err != nil {
+		return fmt.Errorf("the server's answer: %w", err)
+	}
+	_, err = fmt.Fprintf(a.env.stdout, "topic %q now has %d partitions\n", t.Name, t.Partitions)
+	return err
 }
 
 type topicDeleteCmd struct {

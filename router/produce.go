@@ -511,6 +511,18 @@ func (rt *Router) produceOne(ctx context.Context, req *wire.ProduceRequest) resu
 // request order (see the top of this file). The body is built by hand: it
 // is the one response whose size grows with the request.
 func (rt *Router) writeProduceResponse(w http.ResponseWriter, r *http.Request, p *plan) {
+	out := make([]byte, 0, 16+len(p.group)*32)
+	out = append(out, '{')
+	out, status := rt.appendOffsets(out, r, p)
+	out = append(out, "}\n"...)
+	writeBody(w, status, out)
+}
+
+// appendOffsets appends `"offsets":[...]` with every record's offset or its
+// partition batch's error, in request order, and, if any batch failed,
+// `,"error":{...}` with the worst; it returns the status of the worst
+// failure (200 if none).
+func (rt *Router) appendOffsets(out []byte, r *http.Request, p *plan) ([]byte, int) {
 	status := http.StatusOK
 	var errJSON [][]byte // per request, the {"code","message"} of its error
 	var worst apiError
@@ -530,8 +542,7 @@ func (rt *Router) writeProduceResponse(w http.ResponseWriter, r *http.Request, p
 			status, worst = s, body
 		}
 	}
-	out := make([]byte, 0, 16+len(p.group)*32)
-	out = append(out, `{"offsets":[`...)
+	out = append(out, `"offsets":[`...)
 	for i, g := range p.group {
 		if i > 0 {
 			out = append(out, ',')
@@ -554,6 +565,5 @@ func (rt *Router) writeProduceResponse(w http.ResponseWriter, r *http.Request, p
 		out = append(out, `,"error":`...)
 		out = append(out, e...)
 	}
-	out = append(out, "}\n"...)
-	writeBody(w, status, out)
+	return out, status
 }

@@ -45,7 +45,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -261,50 +260,10 @@ func appendID(out []byte, id json.RawMessage) []byte {
 
 // ack is writeProduceResponse's body, with the frame's id.
 func (p *wsProducer) ack(id json.RawMessage, plan *plan) []byte {
-	var errJSON [][]byte
-	var worst apiError
-	status, failed := 0, 0
-	for g, res := range plan.results {
-		if res.err == nil {
-			continue
-		}
-		if errJSON == nil {
-			errJSON = make([][]byte, len(plan.results))
-		}
-		s, body := p.rt.errorOf(p.r, res.err)
-		body.Message = fmt.Sprintf("partition %d: %s", plan.reqs[g].Partition, body.Message)
-		errJSON[g], _ = json.Marshal(body)
-		failed++
-		if s > status {
-			status, worst = s, body
-		}
-	}
 	out := make([]byte, 0, 32+len(id)+len(plan.group)*32)
 	out = append(out, '{')
 	out = appendID(out, id)
-	out = append(out, `"offsets":[`...)
-	for i, g := range plan.group {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, `{"partition":`...)
-		out = strconv.AppendInt(out, int64(plan.reqs[g].Partition), 10)
-		if res := plan.results[g]; res.err != nil {
-			out = append(out, `,"error":`...)
-			out = append(out, errJSON[g]...)
-		} else {
-			out = append(out, `,"offset":`...)
-			out = strconv.AppendInt(out, res.base+int64(plan.pos[i]), 10)
-		}
-		out = append(out, '}')
-	}
-	out = append(out, ']')
-	if failed > 0 {
-		worst.Message = fmt.Sprintf("%d of %d partition batches failed; %s", failed, len(plan.reqs), worst.Message)
-		e, _ := json.Marshal(worst)
-		out = append(out, `,"error":`...)
-		out = append(out, e...)
-	}
+	out, _ = p.rt.appendOffsets(out, p.r, plan)
 	return append(out, '}')
 }
 

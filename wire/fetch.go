@@ -262,17 +262,7 @@ func (d *decoder) fetchedRecords(recs []FetchedRecord, hdrs []Header) ([]Fetched
 				prev = recs[i-1].Headers
 			}
 			start := len(hdrs)
-			for j := 0; j < int(nh); j++ {
-				kb := g.str("header key")
-				v := g.bytes("header value")
-				var key string
-				if j < len(prev) && prev[j].Key == string(kb) {
-					key = prev[j].Key
-				} else {
-					key = string(kb)
-				}
-				hdrs = append(hdrs, Header{Key: key, Value: v})
-			}
+			hdrs = g.headers(hdrs, prev, int(nh))
 			if g.err != nil {
 				d.err = g.err
 				return recs[:0], hdrs

@@ -408,17 +408,7 @@ func (d *decoder) records(recs []Record, hdrs []Header) ([]Record, []Header) {
 				prev = recs[i-1].Headers
 			}
 			start := len(hdrs)
-			for j := 0; j < int(nh); j++ {
-				kb := g.str("header key")
-				v := g.bytes("header value")
-				var key string
-				if j < len(prev) && prev[j].Key == string(kb) {
-					key = prev[j].Key
-				} else {
-					key = string(kb)
-				}
-				hdrs = append(hdrs, Header{Key: key, Value: v})
-			}
+			hdrs = g.headers(hdrs, prev, int(nh))
 			if g.err != nil {
 				d.err = g.err
 				return recs[:0], hdrs
@@ -428,4 +418,22 @@ func (d *decoder) records(recs []Record, hdrs []Header) ([]Record, []Header) {
 		recs[i] = rec
 	}
 	return recs, hdrs
+}
+
+// headers appends n decoded headers to hdrs. A key equal to the one at the
+// same place in prev (the previous record's headers) reuses its string, so
+// records that repeat their header keys, as most do, allocate no key.
+func (d *decoder) headers(hdrs, prev []Header, n int) []Header {
+	for j := 0; j < n; j++ {
+		kb := d.str("header key")
+		v := d.bytes("header value")
+		var key string
+		if j < len(prev) && prev[j].Key == string(kb) {
+			key = prev[j].Key
+		} else {
+			key = string(kb)
+		}
+		hdrs = append(hdrs, Header{Key: key, Value: v})
+	}
+	return hdrs
 }

@@ -27,9 +27,12 @@ import (
 )
 
 const (
-	cellName   = "e2e"
-	partitions = 6
-	leaseTTL   = time.Second
+	// defaultRecords is how many records TestFaults produces, both topics
+	// together; STREAMHOUSE_E2E_RECORDS overrides it.
+	defaultRecords = 100_000
+	cellName       = "e2e"
+	partitions     = 6
+	leaseTTL       = time.Second
 	// stopHold is how long the second victim stays stopped: well past
 	// its leases' TTL, so that they move while it cannot see it.
 	stopHold = 3 * leaseTTL
@@ -57,17 +60,21 @@ type failover struct {
 // produces over HTTP and WebSocket to a wal and an object topic while it
 // SIGKILLs one agent and SIGSTOPs another past its leases' TTL, then reads
 // every partition back over gRPC and checks that every acknowledged record
-// is there exactly once, at its offset, with offsets dense and in order.
+// is there exactly once, at its offset, with offsets dense and in order:
+// once with Fetch, and once with a consumer group of two Subscribe members
+// per topic that commit as they go (consumeGroup). By default it produces
+// 100,000 records, both topics together (STREAMHOUSE_E2E_RECORDS), and logs
+// the load's throughput with the failover table.
 func TestFaults(t *testing.T) {
-	budget := 3000 // records per topic
-	budgetSet := false
+	total := defaultRecords // records of both topics together
 	if s := os.Getenv("STREAMHOUSE_E2E_RECORDS"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 100 {
-			t.Fatalf("STREAMHOUSE_E2E_RECORDS=%q: want an integer >= 100", s)
+		if err != nil || n < 200 {
+			t.Fatalf("STREAMHOUSE_E2E_RECORDS=%q: want an integer >= 200 (records of both topics together)", s)
 		}
-		budget, budgetSet = n, true
+		total = n
 	}
+	budget := total / 2 // records per topic
 	// The late requests below once found a duplicate: a deposed (stopped,
 	// then resumed) owner still subscribed to a partition's produce subject
 	// answered not_owner to its copy of a request the new owner was
@@ -181,11 +188,17 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	var producers sync.WaitGroup
+	loadStart := time.Now()
 	for _, r := range runs {
-		httpN, batch, every, wsBatch, wsEvery, window := 3, 10, 150*time.Millisecond, 10, 100*time.Millisecond, 8
+		// Sized for 50,000 records per topic in about 50 s on 2 cores; a
+		// smaller budget takes smaller batches, so that what is in flight
+		// stays a small part of it.
+		httpN, batch, every, wsBatch, wsEvery, window := 3, 50, 50*time.Millisecond, 50, 50*time.Millisecond, 16
 		if r.mode == "object" { // every ack waits for a segment flush (about 1 s)
-			httpN, batch, every, wsBatch, wsEvery, window = 4, 20, 100*time.Millisecond, 20, 200*time.Millisecond, 16
+			httpN, batch, every, wsBatch, wsEvery, window = 6, 200, 100*time.Millisecond, 100, 50*time.Millisecond, 32
 		}
+		scale := func(n int) int { return max(10, min(n, n*budget/50_000)) }
+		batch, wsBatch = scale(batch), scale(wsBatch)
 		for i := range httpN {
 			producers.Go(func() { httpProducer(ctx, base, r.l, fmt.Sprintf("h%d", i), batch, every, stop, report) })
 		}
@@ -201,7 +214,7 @@ func TestFaults(t *testing.T) {
 			for _, r := range runs {
 				n := r.l.ackedCount.Load()
 				s = append(s, fmt.Sprintf("%s %d", r.mode, n))
-				if float64(n) < frac*float64(budget) {
+				if float64(n) < frac*float64(budget) && r.l.issued.Load() < r.l.budget {
 					ok = false
 				}
 			}
@@ -336,12 +349,9 @@ func TestFaults(t *testing.T) {
 	sort.Strings(lateAcks)
 	t.Logf("fault 2: late requests:\n  %s", strings.Join(lateAcks, "\n  "))
 
-	// Tail: keep producing with the resumed agent back, then stop.
-	tail := 6 * time.Second
-	if budgetSet {
-		tail = 10 * time.Minute
-	}
-	waitForSoft(tail, func() bool {
+	// Tail: keep producing with the resumed agent back until the budget
+	// is spent, then stop.
+	waitForSoft(5*time.Minute, func() bool {
 		for _, r := range runs {
 			if r.l.issued.Load() < r.l.budget {
 				return false
@@ -351,6 +361,12 @@ func TestFaults(t *testing.T) {
 	})
 	stopProducers()
 	produceEnd := time.Now()
+	load := produceEnd.Sub(loadStart)
+	var loadAcked, loadIssued int64
+	for _, r := range runs {
+		loadAcked += r.l.ackedCount.Load()
+		loadIssued += min(r.l.issued.Load(), r.l.budget)
+	}
 
 	// Every partition owned again, by live agents.
 	waitFor(t, 30*time.Second, "every partition owned after the faults", func() (bool, string) {
@@ -379,8 +395,11 @@ func TestFaults(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer rcancel()
 	allOK := true
+	fetched := map[*topicRun]map[int32][]readRecord{}
+	hwOf := map[*topicRun]map[int32]int64{}
 	for _, r := range runs {
 		read := map[int32][]readRecord{}
+		fetched[r], hwOf[r] = read, map[int32]int64{}
 		var hws []string
 		for p := range int32(partitions) {
 			recs, hw, err := readPartition(rctx, consumer, r.name, p)
@@ -388,6 +407,7 @@ func TestFaults(t *testing.T) {
 				t.Errorf("read %s/%d: %v", r.name, p, err)
 			}
 			read[p] = recs
+			hwOf[r][p] = hw
 			hws = append(hws, fmt.Sprintf("%d:%d", p, hw))
 		}
 		v := check(r.l, read)
@@ -407,6 +427,51 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	t.Logf("read back in %s", time.Since(produceEnd).Round(time.Millisecond))
+
+	// Check again through a consumer group of two Subscribe members per
+	// topic (consumeGroup): every partition read by its owner exactly
+	// once, in offset order, its progress committed.
+	groupStart := time.Now()
+	groups := make([]*groupResult, len(runs))
+	var gwg sync.WaitGroup
+	for i, r := range runs {
+		gwg.Go(func() { groups[i] = consumeGroup(ctx, rt.addr["grpc:"], r.name, r.name+"-group", hwOf[r]) })
+	}
+	gwg.Wait()
+	var gtbl strings.Builder
+	fmt.Fprintf(&gtbl, "consumer groups (2 Subscribe members each, separate connections), read in %s:\n", time.Since(groupStart).Round(time.Millisecond))
+	for i, r := range runs {
+		g := groups[i]
+		fmt.Fprintf(&gtbl, "  %-6s stable generation %d after %s, every partition read after %s; owners began at %s; re-delivered across the rebalance %d; committed %v\n",
+			r.mode, g.stable.gen, g.stableIn.Round(time.Millisecond), g.took.Round(time.Millisecond), strings.Join(g.startedAt, " "), g.redelivered, g.committed)
+		for _, m := range g.members {
+			fmt.Fprintf(&gtbl, "    %s\n", m.describe())
+		}
+		for _, p := range g.problems {
+			t.Errorf("%s group: %s", r.mode, p)
+		}
+		for _, p := range g.mismatched {
+			t.Errorf("%s group: re-delivered record differs: %s", r.mode, p)
+		}
+		if len(g.read) == 0 {
+			continue
+		}
+		v := check(r.l, g.read)
+		logVerdict(t, r.mode+"/g", v, r.l)
+		for _, p := range v.problems {
+			t.Errorf("%s group: %s", r.mode, p)
+		}
+		for _, d := range v.dups {
+			t.Errorf("%s group: duplicated %s", r.mode, d)
+		}
+		if !v.ok() || v.duplicated > 0 {
+			allOK = false
+		}
+		for _, p := range sameRecords(r.name, g.read, fetched[r]) {
+			t.Errorf("%s group: %s", r.mode, p)
+		}
+	}
+	t.Log(strings.TrimSuffix(gtbl.String(), "\n"))
 
 	// Report failovers.
 	sort.Slice(failovers, func(i, j int) bool {
@@ -432,7 +497,12 @@ func TestFaults(t *testing.T) {
 		fmt.Fprintf(&tbl, "  %-5s %-11s %-4d %-9s %d\n", f.fault, f.topic, f.partition, took, f.attempts)
 		worst[f.fault] = max(worst[f.fault], f.took)
 	}
-	fmt.Fprintf(&tbl, "  worst: kill %s, stop %s", worst["kill"].Round(time.Millisecond), worst["stop"].Round(time.Millisecond))
+	fmt.Fprintf(&tbl, "  worst: kill %s, stop %s\n", worst["kill"].Round(time.Millisecond), worst["stop"].Round(time.Millisecond))
+	fmt.Fprintf(&tbl, "load (HTTP + WebSocket, both topics): %d records issued of %d, %d acknowledged in %s: %.0f acked records/s",
+		loadIssued, 2*budget, loadAcked, load.Round(time.Millisecond), float64(loadAcked)/load.Seconds())
+	for _, r := range runs {
+		fmt.Fprintf(&tbl, "; %s %.0f/s", r.mode, float64(r.l.ackedCount.Load())/load.Seconds())
+	}
 	t.Log(tbl.String())
 
 	// What the resumed agent said about being fenced.

@@ -182,6 +182,9 @@ const (
 	rejoinFresh                   // unknown member: join as a new member
 )
 
+// maxHeartbeatInterval bounds the pause between a member's heartbeats.
+const maxHeartbeatInterval = time.Second
+
 // consume serves one generation: it sends the assignment, reads the
 // assigned partitions and heartbeats until the group rebalances (or the
 // member is dropped), the stream ends (nil, with ctx done) or fails.
@@ -204,7 +207,11 @@ func (sub *subscription) consume(ctx context.Context, stream grpc.ServerStreamin
 		cancel()
 		wg.Wait()
 	}()
-	hb := time.NewTicker(max(sub.session/3, 10*time.Millisecond))
+	// Heartbeats are how a member learns of a rebalance, so they come at
+	// least every maxHeartbeatInterval even with a long session: until the
+	// next one, this member keeps streaming partitions that may already be
+	// another's (re-delivered, at least once).
+	hb := time.NewTicker(min(max(sub.session/3, 10*time.Millisecond), maxHeartbeatInterval))
 	defer hb.Stop()
 	for {
 		select {

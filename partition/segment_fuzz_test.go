@@ -175,20 +175,28 @@ func fuzzSeeds(t testing.TB) []fuzzSeed {
 
 var updateCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite testdata/fuzz/FuzzDecodeSegment seeds")
 
-// TestWriteFuzzCorpus writes the seeds as corpus files in the "go test
-// fuzz v1" format: go test -run TestWriteFuzzCorpus -update-fuzz-corpus.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if !*updateCorpus {
-		t.Skip("run with -update-fuzz-corpus to rewrite the seed corpus")
-	}
+// TestFuzzCorpus checks that the committed seed corpus is what fuzzSeeds
+// makes today, so a format change cannot leave stale seeds behind; with
+// -update-fuzz-corpus it rewrites the corpus instead.
+func TestFuzzCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeSegment")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	if *updateCorpus {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, s := range fuzzSeeds(t) {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nbool(%v)\n", s.data, s.fixCRC)
-		if err := os.WriteFile(filepath.Join(dir, "seed-"+s.name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+		path := filepath.Join(dir, "seed-"+s.name)
+		if *updateCorpus {
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != body {
+			t.Errorf("seed %s is missing or stale (%v): run go test ./partition/ -run TestFuzzCorpus -update-fuzz-corpus", path, err)
 		}
 	}
 }

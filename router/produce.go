@@ -36,6 +36,35 @@ package router
 // records to partition N; without it, records are partitioned by key as
 // below.
 //
+// Idempotence (as Kafka's idempotent producer; sequences are per producer
+// per partition). A JSON body may carry, beside "records":
+//
+//	{"producer_id": 8123456789, "producer_epoch": 0, "sequence": 0,
+//	 "records": [{"value": "a", "partition": 0}, {"value": "b", "partition": 0}]}
+//
+//   - producer_id: an int64 >= 0. Pick a random one per producer instance
+//     (e.g. a random 63-bit number when the producer starts), never
+//     shared by two producers that run at once. Absent (or null) means not
+//     idempotent, as before.
+//   - producer_epoch: an int16 >= 0, default 0. A batch with an older epoch
+//     than the partition has seen is refused with 409 producer_fenced.
+//   - sequence (required with producer_id): an int32 >= 0, the sequence of
+//     the batch's first record in its partition. Start at 0 for each
+//     partition and, after each acknowledged batch, advance by its record
+//     count (3 records at sequence 0: the next batch is sequence 3).
+//   - All records of the request must go to one partition: every record
+//     gives the same explicit "partition"; otherwise the request is a 400.
+//     A binary body gives the three as query parameters producer_id,
+//     producer_epoch and sequence, with partition=N required.
+//
+// After a timeout, a 503 (or any answer that leaves it unknown whether the
+// batch was written), resend the very same batch with the same producer_id,
+// epoch and sequence: if it was written, the answer is its first write's
+// offsets and nothing is written twice (the partition remembers the last 5
+// batches of each producer). A sequence past the next expected one is a 409
+// sequence_gap (a batch before it was lost: nothing of this one is
+// written).
+//
 // Partitioning: see partitioner.go (explicit, else Kafka's murmur2 of the
 // key, else sticky per request). Records are grouped per partition, keeping
 // their order, into one wire.ProduceRequest per partition; the batches are
@@ -75,7 +104,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,11 +168,78 @@ func (h *jsonHeaders) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// batch is a parsed produce request: its records, and for each the explicit
-// partition or noPartition.
+// batch is a parsed produce request: its records, for each the explicit
+// partition or noPartition, and the idempotent producer's fields if any.
 type batch struct {
 	recs  []wire.Record
 	parts []int32
+	idem  *idempotence // nil: not idempotent (wire.NoProducer is sent)
+}
+
+// idempotence is an idempotent producer's batch identity (see the top of
+// this file).
+type idempotence struct {
+	producerID int64
+	epoch      int16
+	sequence   int32
+}
+
+// The names of the idempotence fields, in a JSON body and in the query.
+const (
+	fieldProducerID    = "producer_id"
+	fieldProducerEpoch = "producer_epoch"
+	fieldSequence      = "sequence"
+)
+
+// idempotenceOf checks the fields as given (nil: absent) and returns nil if
+// none is.
+func idempotenceOf(id, epoch, seq *int64) (*idempotence, error) {
+	switch {
+	case id == nil && (epoch != nil || seq != nil):
+		return nil, errors.New("producer_epoch and sequence need a producer_id")
+	case id == nil:
+		return nil, nil
+	case *id < 0:
+		return nil, fmt.Errorf("producer_id %d is negative (want 0 or more; leave it out for a producer that is not idempotent)", *id)
+	case seq == nil:
+		return nil, errors.New("sequence missing: an idempotent batch (producer_id) needs the sequence of its first record")
+	case *seq < 0 || *seq > math.MaxInt32:
+		return nil, fmt.Errorf("sequence %d: want 0 to %d", *seq, math.MaxInt32)
+	case epoch != nil && (*epoch < 0 || *epoch > math.MaxInt16):
+		return nil, fmt.Errorf("producer_epoch %d: want 0 to %d", *epoch, math.MaxInt16)
+	}
+	idem := &idempotence{producerID: *id, sequence: int32(*seq)}
+	if epoch != nil {
+		idem.epoch = int16(*epoch)
+	}
+	return idem, nil
+}
+
+// hasProducerQuery reports whether the URL gives any idempotence field.
+func hasProducerQuery(r *http.Request) bool {
+	q := r.URL.Query()
+	return q.Has(fieldProducerID) || q.Has(fieldProducerEpoch) || q.Has(fieldSequence)
+}
+
+// producerQuery parses the idempotence fields of a binary request's query.
+func producerQuery(r *http.Request) (*idempotence, error) {
+	q := r.URL.Query()
+	var vals [3]*int64
+	for i, name := range []string{fieldProducerID, fieldProducerEpoch, fieldSequence} {
+		if !q.Has(name) {
+			continue
+		}
+		v, err := strconv.ParseInt(q.Get(name), 10, 64)
+		if err != nil {
+			return nil, wire.Errorf(wire.Invalid, "query parameter %s=%q: want an integer", name, q.Get(name))
+		}
+		vals[i] = &v
+	}
+	idem, err := idempotenceOf(vals[0], vals[1], vals[2])
+	if err != nil {
+		return nil, wire.Errorf(wire.Invalid, "query: %v", err)
+	}
+	return idem, nil
 }
 
 func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +253,7 @@ func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
 	case "", "application/json":
 		parse = (*Router).parseJSON
 	case ContentTypeBatch:
-		parse = (*Router).parseBinary
+		parse = (*Router).parseBinaryRequest
 	default:
 		rt.writeError(w, r, &statusError{status: http.StatusUnsupportedMediaType,
 			err: wire.Errorf(wire.Invalid, "Content-Type %q: want application/json or %s", ct, ContentTypeBatch)})
@@ -208,7 +306,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // parseJSON decodes {"records": [...]} one record at a time, so that the
 // record count limit holds while decoding and each record is converted as
 // it comes.
-func (rt *Router) parseJSON(body []byte, _ *http.Request) (batch, error) {
+func (rt *Router) parseJSON(body []byte, r *http.Request) (batch, error) {
 	midMessage := func(err error) string { // after the first token, EOF is a cut
 		if errors.Is(err, io.EOF) {
 			return "truncated JSON"
@@ -217,6 +315,9 @@ func (rt *Router) parseJSON(body []byte, _ *http.Request) (batch, error) {
 	}
 	invalid := func(format string, args ...any) (batch, error) {
 		return batch{}, wire.Errorf(wire.Invalid, "request body: "+format, args...)
+	}
+	if r != nil && hasProducerQuery(r) {
+		return batch{}, wire.Errorf(wire.Invalid, "producer_id, producer_epoch and sequence go in the JSON body, not the query")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -227,11 +328,23 @@ func (rt *Router) parseJSON(body []byte, _ *http.Request) (batch, error) {
 		return invalid("want a JSON object")
 	}
 	var b batch
+	var idem [3]*int64 // producer_id, producer_epoch, sequence
+	var idemSeen [3]bool
 	seen := false
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
 			return invalid("%s", midMessage(err))
+		}
+		if i := slices.Index([]json.Token{fieldProducerID, fieldProducerEpoch, fieldSequence}, t); i >= 0 {
+			if idemSeen[i] {
+				return invalid("%q given twice", t)
+			}
+			idemSeen[i] = true
+			if err := dec.Decode(&idem[i]); err != nil {
+				return invalid("%s: %s", t, midMessage(err))
+			}
+			continue
 		}
 		if t != "records" {
 			return invalid("json: unknown field %q", t)
@@ -273,6 +386,10 @@ func (rt *Router) parseJSON(body []byte, _ *http.Request) (batch, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("data after the JSON object")
+	}
+	var err error
+	if b.idem, err = idempotenceOf(idem[0], idem[1], idem[2]); err != nil {
+		return invalid("%v", err)
 	}
 	return b, nil
 }
@@ -358,6 +475,20 @@ func jsonString(raw json.RawMessage) ([]byte, bool) {
 	return []byte(s), true
 }
 
+// parseBinaryRequest is parseBinary plus the idempotence fields of the
+// query, for a binary HTTP body.
+func (rt *Router) parseBinaryRequest(body []byte, r *http.Request) (batch, error) {
+	idem, err := producerQuery(r)
+	if err != nil {
+		return batch{}, err
+	}
+	b, err := rt.parseBinary(body, r)
+	b.idem = idem
+	return b, err
+}
+
+// parseBinary decodes the wire Records encoding, all to ?partition=N if
+// the URL gives it.
 func (rt *Router) parseBinary(body []byte, r *http.Request) (batch, error) {
 	part := int64(noPartition)
 	if q := r.URL.Query(); q.Has("partition") {
@@ -395,6 +526,14 @@ func (rt *Router) parseBinary(body []byte, r *http.Request) (batch, error) {
 func (rt *Router) check(b batch, partitions int32) error {
 	if len(b.recs) == 0 {
 		return wire.Errorf(wire.Invalid, "no records")
+	}
+	if b.idem != nil {
+		for _, p := range b.parts {
+			if p == noPartition || p != b.parts[0] {
+				return wire.Errorf(wire.Invalid, "producer_id needs every record of the request in one partition "+
+					"(sequences are per partition): give every record the same \"partition\" (a binary body: ?partition=N)")
+			}
+		}
 	}
 	for i := range b.recs {
 		if size := b.recs[i].Size(); size > rt.cfg.MaxRecordBytes {
@@ -451,10 +590,14 @@ func groupByPartition(b batch, tenant, topic int64) *plan {
 		if !ok {
 			g = int32(len(p.reqs))
 			index[part] = g
-			p.reqs = append(p.reqs, wire.ProduceRequest{
+			req := wire.ProduceRequest{
 				TenantID: tenant, TopicID: topic, Partition: part,
 				ProducerID: wire.NoProducer, ProducerEpoch: wire.NoProducer, BaseSequence: wire.NoProducer,
-			})
+			}
+			if b.idem != nil { // check has made sure there is one partition
+				req.ProducerID, req.ProducerEpoch, req.BaseSequence = b.idem.producerID, b.idem.epoch, b.idem.sequence
+			}
+			p.reqs = append(p.reqs, req)
 			counts = append(counts, 0)
 		}
 		p.group[i] = g

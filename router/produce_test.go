@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -455,4 +456,109 @@ func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestProduceIdempotent: producer_id, producer_epoch and sequence reach the
+// partition's ProduceRequest; without them, all three are wire.NoProducer.
+func TestProduceIdempotent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{})
+	h.createTopic("idem", 4)
+	type fields struct {
+		id    int64
+		epoch int16
+		seq   int32
+	}
+	last := func() (wire.ProduceRequest, fields) {
+		t.Helper()
+		calls := h.prod.calls()
+		if len(calls) == 0 {
+			t.Fatal("no produce call")
+		}
+		c := calls[len(calls)-1]
+		return c, fields{c.ProducerID, c.ProducerEpoch, c.BaseSequence}
+	}
+
+	reply, status := h.produceJSON("idem", `{"producer_id":42,"producer_epoch":2,"sequence":7,
+		"records":[{"value":"a","partition":1},{"value":"b","partition":1,"key":"k"}]}`)
+	if status != 200 || len(reply.Offsets) != 2 || *reply.Offsets[1].Offset != 1 || reply.Offsets[1].Partition != 1 {
+		t.Fatalf("%d %+v", status, reply)
+	}
+	if c, f := last(); f != (fields{42, 2, 7}) || c.Partition != 1 || len(c.Records) != 2 {
+		t.Fatalf("request %+v", c)
+	}
+	// Producer 0 is a producer like any other; the epoch defaults to 0.
+	if _, status = h.produceJSON("idem", `{"records":[{"value":"a","partition":0}],"sequence":0,"producer_id":0}`); status != 200 {
+		t.Fatal(status)
+	}
+	if _, f := last(); f != (fields{0, 0, 0}) {
+		t.Fatalf("fields %+v", f)
+	}
+	// Without producer_id (or with null), nothing is idempotent.
+	for _, body := range []string{`{"records":[{"value":"a","partition":0}]}`, `{"producer_id":null,"records":[{"value":"a"}]}`} {
+		if _, status = h.produceJSON("idem", body); status != 200 {
+			t.Fatal(status)
+		}
+		if _, f := last(); f != (fields{wire.NoProducer, wire.NoProducer, wire.NoProducer}) {
+			t.Fatalf("%s: fields %+v", body, f)
+		}
+	}
+	// Binary: the query gives them, with ?partition=N.
+	recs := wire.AppendRecords(nil, []wire.Record{{Value: []byte("x")}, {Value: []byte("y")}, {Value: []byte("z")}})
+	w := h.do("POST", "/api/v1/topics/idem/records?partition=2&producer_id=9223372036854775807&producer_epoch=32767&sequence=2147483645",
+		ContentTypeBatch, recs)
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if c, f := last(); f != (fields{math.MaxInt64, math.MaxInt16, math.MaxInt32 - 2}) || c.Partition != 2 {
+		t.Fatalf("request %+v", c)
+	}
+	w = h.do("POST", "/api/v1/topics/idem/records?partition=2", ContentTypeBatch, recs)
+	if _, f := last(); w.Code != 200 || f != (fields{wire.NoProducer, wire.NoProducer, wire.NoProducer}) {
+		t.Fatalf("%d %s %+v", w.Code, w.Body, f)
+	}
+
+	// The partition's refusals map to 409 with their codes.
+	n := len(h.prod.calls())
+	for _, c := range []wire.Code{wire.SequenceGap, wire.ProducerFenced} {
+		h.prod.answer = func(context.Context, *wire.ProduceRequest) (*wire.ProduceResponse, error) {
+			return &wire.ProduceResponse{Code: c, Message: "refused"}, nil
+		}
+		wantError(t, h.do("POST", "/api/v1/topics/idem/records", "application/json",
+			[]byte(`{"producer_id":1,"sequence":5,"records":[{"value":1,"partition":3}]}`)), 409, c.String(), "partition 3: refused")
+	}
+	h.prod.answer = nil
+
+	// Refused before anything is sent.
+	for _, c := range []struct{ query, ct, body, want string }{
+		{"", "", `{"producer_id":1,"sequence":0,"records":[{"value":1,"partition":0},{"value":1,"partition":1}]}`, "in one partition"},
+		{"", "", `{"producer_id":1,"sequence":0,"records":[{"value":1,"partition":0},{"value":1}]}`, "in one partition"},
+		{"", "", `{"producer_id":1,"sequence":0,"records":[{"value":1,"key":"k"}]}`, "in one partition"},
+		{"", "", `{"producer_id":1,"records":[{"value":1,"partition":0}]}`, "sequence missing"},
+		{"", "", `{"sequence":0,"records":[{"value":1,"partition":0}]}`, "need a producer_id"},
+		{"", "", `{"producer_epoch":0,"producer_id":null,"records":[{"value":1,"partition":0}]}`, "need a producer_id"},
+		{"", "", `{"producer_id":-1,"sequence":0,"records":[{"value":1,"partition":0}]}`, "producer_id -1 is negative"},
+		{"", "", `{"producer_id":1,"sequence":-1,"records":[{"value":1,"partition":0}]}`, "sequence -1: want 0 to 2147483647"},
+		{"", "", `{"producer_id":1,"sequence":2147483648,"records":[{"value":1,"partition":0}]}`, "sequence 2147483648"},
+		{"", "", `{"producer_id":1,"producer_epoch":32768,"sequence":0,"records":[{"value":1,"partition":0}]}`, "producer_epoch 32768: want 0 to 32767"},
+		{"", "", `{"producer_id":1,"producer_epoch":-1,"sequence":0,"records":[{"value":1,"partition":0}]}`, "producer_epoch -1"},
+		{"", "", `{"producer_id":"1","sequence":0,"records":[{"value":1,"partition":0}]}`, "producer_id"},
+		{"", "", `{"producer_id":1.5,"sequence":0,"records":[{"value":1,"partition":0}]}`, "producer_id"},
+		{"", "", `{"producer_id":1,"producer_id":2,"sequence":0,"records":[{"value":1,"partition":0}]}`, `"producer_id" given twice`},
+		{"?producer_id=1&sequence=0", "", `{"records":[{"value":1,"partition":0}]}`, "go in the JSON body"},
+		{"?producer_id=1&sequence=0", ContentTypeBatch, string(recs), "in one partition"},
+		{"?partition=0&producer_id=1", ContentTypeBatch, string(recs), "sequence missing"},
+		{"?partition=0&sequence=1", ContentTypeBatch, string(recs), "need a producer_id"},
+		{"?partition=0&producer_id=x&sequence=1", ContentTypeBatch, string(recs), "producer_id=\"x\": want an integer"},
+		{"?partition=0&producer_id=1&sequence=1&producer_epoch=-2", ContentTypeBatch, string(recs), "producer_epoch -2"},
+	} {
+		ct := c.ct
+		if ct == "" {
+			ct = "application/json"
+		}
+		wantError(t, h.do("POST", "/api/v1/topics/idem/records"+c.query, ct, []byte(c.body)), 400, "invalid", c.want)
+	}
+	if got := len(h.prod.calls()); got != n+2 {
+		t.Fatalf("%d produce calls, want %d: refused requests reached a partition", got, n+2)
+	}
 }

@@ -13,6 +13,17 @@ package router
 // frame is the wire Records encoding (ContentTypeBatch), partitioned by key
 // or sent to ?partition=N of the URL; its ack has no id.
 //
+// An idempotent producer puts "producer_id", "producer_epoch" and
+// "sequence" in a batch frame, as in the HTTP body (produce.go: all the
+// frame's records in one partition; the sequence advances per partition by
+// the records of each acked frame; resend a frame with the same values to
+// get the same offsets):
+//
+//	{"id": 8, "producer_id": 42, "sequence": 3, "records": [{"value": "v", "partition": 0}]}
+//
+// A single-record frame and a binary frame cannot carry them (a binary
+// frame's URL has no per-frame sequence: giving them in the URL refuses it).
+//
 // Every frame gets one ack, in frame order, whatever order the partition
 // owners answer in:
 //
@@ -272,6 +283,10 @@ func (p *wsProducer) ack(id json.RawMessage, plan *plan) []byte {
 // it was read before an error.
 func (p *wsProducer) parseFrame(mt int, data []byte) (id json.RawMessage, b batch, err error) {
 	if mt == websocket.BinaryMessage {
+		if hasProducerQuery(p.r) {
+			return nil, batch{}, wire.Errorf(wire.Invalid, "frame: a binary frame cannot be idempotent "+
+				"(producer_id in the URL would give every frame the same sequence); use a batch frame")
+		}
 		b, err = p.rt.parseBinary(data, p.r)
 		return nil, b, err
 	}
@@ -286,6 +301,7 @@ func (p *wsProducer) parseFrame(mt int, data []byte) (id json.RawMessage, b batc
 		return invalid("want a JSON object")
 	}
 	var records json.RawMessage
+	var idem bytes.Buffer   // the producer fields, `,"name":value` each, for the batch form
 	var fields bytes.Buffer // the record's own fields, for the single-record form
 	fields.WriteByte('{')
 	var other string
@@ -310,6 +326,10 @@ func (p *wsProducer) parseFrame(mt int, data []byte) (id json.RawMessage, b batc
 				return invalid(`"records" given twice`)
 			}
 			records = raw
+		case fieldProducerID, fieldProducerEpoch, fieldSequence:
+			// parseJSON checks them (and repeats).
+			fmt.Fprintf(&idem, ",%q:", key)
+			idem.Write(raw)
 		default:
 			if other == "" {
 				other = key
@@ -331,14 +351,19 @@ func (p *wsProducer) parseFrame(mt int, data []byte) (id json.RawMessage, b batc
 	}
 	if records != nil {
 		if other != "" {
-			return invalid(`unknown field %q beside "records" (a batch frame has "records" and "id" only)`, other)
+			return invalid(`unknown field %q beside "records" (a batch frame has "records", "id", `+
+				`"producer_id", "producer_epoch" and "sequence" only)`, other)
 		}
-		body := make([]byte, 0, len(records)+16)
+		body := make([]byte, 0, len(records)+idem.Len()+16)
 		body = append(body, `{"records":`...)
 		body = append(body, records...)
+		body = append(body, idem.Bytes()...)
 		body = append(body, '}')
 		b, err = p.rt.parseJSON(body, p.r)
 		return id, b, err
+	}
+	if idem.Len() > 0 {
+		return invalid(`producer_id, producer_epoch and sequence need a batch frame ({"records": [...], "producer_id": ...})`)
 	}
 	fields.WriteByte('}')
 	rdec := json.NewDecoder(&fields)

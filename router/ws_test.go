@@ -480,3 +480,52 @@ func TestWSConsumeSlowClient(t *testing.T) {
 		t.Fatal("no records before the close")
 	}
 }
+
+// TestWSProduceIdempotent: a batch frame carries producer_id,
+// producer_epoch and sequence as the HTTP body does, under the same rules.
+func TestWSProduceIdempotent(t *testing.T) {
+	t.Parallel()
+	h := newWSHarness(t, Config{}, nil)
+	h.createTopic("t", 2)
+	c := h.dial("/ws/produce?topic=t")
+	send(t, c, `{"id":1,"producer_id":42,"producer_epoch":1,"sequence":3,"records":[{"value":"a","partition":1},{"value":"b","partition":1}]}`)
+	if a := readAck(t, c); a.Error != nil || len(a.Offsets) != 2 || string(a.ID) != "1" {
+		t.Fatalf("ack %+v", a)
+	}
+	calls := h.prod.calls()
+	if len(calls) != 1 || calls[0].ProducerID != 42 || calls[0].ProducerEpoch != 1 || calls[0].BaseSequence != 3 || calls[0].Partition != 1 {
+		t.Fatalf("calls %+v", calls)
+	}
+	send(t, c, `{"id":2,"records":[{"value":"a"}]}`)
+	if a := readAck(t, c); a.Error != nil {
+		t.Fatalf("ack %+v", a)
+	}
+	if calls = h.prod.calls(); calls[1].ProducerID != wire.NoProducer || calls[1].ProducerEpoch != wire.NoProducer || calls[1].BaseSequence != wire.NoProducer {
+		t.Fatalf("not idempotent, yet %+v", calls[1])
+	}
+	for _, tc := range []struct{ frame, msg string }{
+		{`{"id":3,"producer_id":1,"sequence":0,"records":[{"value":"a","partition":0},{"value":"b","partition":1}]}`, "in one partition"},
+		{`{"id":3,"producer_id":1,"sequence":0,"records":[{"value":"a"}]}`, "in one partition"},
+		{`{"id":3,"producer_id":1,"records":[{"value":"a","partition":0}]}`, "sequence missing"},
+		{`{"id":3,"producer_id":1,"sequence":0,"sequence":1,"records":[{"value":"a","partition":0}]}`, `"sequence" given twice`},
+		{`{"id":3,"producer_id":1,"sequence":0,"value":"a","partition":0}`, "need a batch frame"},
+	} {
+		send(t, c, tc.frame)
+		a := readAck(t, c)
+		if string(a.ID) != "3" || a.Error == nil || a.Error.Code != "invalid" || !strings.Contains(a.Error.Message, tc.msg) {
+			t.Fatalf("%s: %+v, want invalid %q", tc.frame, a.Error, tc.msg)
+		}
+	}
+	// A binary frame has no sequence of its own: producer fields in the URL
+	// refuse it.
+	b := h.dial("/ws/produce?topic=t&partition=0&producer_id=1&sequence=0")
+	if err := b.WriteMessage(websocket.BinaryMessage, wire.AppendRecords(nil, []wire.Record{{Value: []byte("v")}})); err != nil {
+		t.Fatal(err)
+	}
+	if a := readAck(t, b); a.Error == nil || !strings.Contains(a.Error.Message, "binary frame cannot be idempotent") {
+		t.Fatalf("ack %+v", a)
+	}
+	if n := len(h.prod.calls()); n != 2 {
+		t.Fatalf("%d produce calls, want 2", n)
+	}
+}

@@ -34,6 +34,7 @@ func TestDevCellEndToEnd(t *testing.T) {
 		want[k] = v
 	}
 	cell.readAll(t, "orders", partitions, want)
+	cell.idempotentProduce(t)
 	cell.stop(t)
 
 	cell = startDev(t, dir)
@@ -253,4 +254,54 @@ func (c *devCell) readAll(t *testing.T, topic string, partitions int32, want map
 			t.Fatalf("partition %d offset %d: read %q, want %q", at.partition, at.offset, got[at], v)
 		}
 	}
+}
+
+// idempotentProduce checks an idempotent producer over HTTP against the
+// real partition: a resent batch gets its first offsets and is not written
+// twice, a sequence gap is a 409, the next sequence goes on.
+func (c *devCell) idempotentProduce(t *testing.T) {
+	t.Helper()
+	c.post(t, "/api/v1/topics", `{"name":"idem","partitions":1}`, http.StatusCreated)
+	offsets := func(out []byte) []int64 {
+		t.Helper()
+		var reply struct {
+			Offsets []struct {
+				Partition int32  `json:"partition"`
+				Offset    *int64 `json:"offset"`
+			} `json:"offsets"`
+		}
+		if err := json.Unmarshal(out, &reply); err != nil {
+			t.Fatalf("produce reply %s: %v", out, err)
+		}
+		var got []int64
+		for _, o := range reply.Offsets {
+			if o.Partition != 0 || o.Offset == nil {
+				t.Fatalf("produce reply %s", out)
+			}
+			got = append(got, *o.Offset)
+		}
+		return got
+	}
+	const path = "/api/v1/topics/idem/records"
+	first := `{"producer_id":42,"sequence":0,"records":[` +
+		`{"value":"i0","partition":0},{"value":"i1","partition":0},{"value":"i2","partition":0}]}`
+	got := offsets(c.post(t, path, first, http.StatusOK))
+	if fmt.Sprint(got) != "[0 1 2]" {
+		t.Fatalf("idempotent batch at offsets %v, want [0 1 2]", got)
+	}
+	if again := offsets(c.post(t, path, first, http.StatusOK)); fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Fatalf("resent batch at offsets %v, want the first answer's %v", again, got)
+	}
+	out := c.post(t, path, `{"producer_id":42,"sequence":5,"records":[{"value":"gap","partition":0}]}`, http.StatusConflict)
+	var gap struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if err := json.Unmarshal(out, &gap); err != nil || gap.Error.Code != "sequence_gap" {
+		t.Fatalf("sequence gap answer %s (%v), want the code sequence_gap", out, err)
+	}
+	if next := offsets(c.post(t, path, `{"producer_id":42,"sequence":3,"records":[{"value":"i3","partition":0}]}`, http.StatusOK)); fmt.Sprint(next) != "[3]" {
+		t.Fatalf("next batch at offsets %v, want [3]", next)
+	}
+	// Exactly the four records, once each.
+	c.readAll(t, "idem", 1, map[recordAt]string{{0, 0}: "i0", {0, 1}: "i1", {0, 2}: "i2", {0, 3}: "i3"})
 }

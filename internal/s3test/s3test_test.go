@@ -30,7 +30,7 @@ func TestStartAndStop(t *testing.T) {
 		s.CreateBucket(t, "second")
 	})
 	if endpoint == "" {
-		t.Skip("no server was started")
+		return // the subtest started no server and said why (skipped, or failed under CI)
 	}
 	// The subtest's cleanup stopped the server.
 	client := &http.Client{Timeout: 2 * time.Second}

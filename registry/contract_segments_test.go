@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -326,6 +327,56 @@ func testRetention(t *testing.T, s Store) {
 	if segs := checkIndex(t, s, p); len(segs) != 1 || segs[0].ObjectKey != "d" {
 		t.Errorf("index after commit past retention = %s", segsString(segs))
 	}
+}
+
+func testPartitionSizes(t *testing.T, s Store) {
+	ctx := t.Context()
+	tn := mustTenant(t, s, "t")
+	tp := mustTopic(t, s, tn.ID, "orders", 3)
+	neighbour := mustTopic(t, s, tn.ID, "audit", 1)
+	stranger := mustTenant(t, s, "u")
+	theirs := mustTopic(t, s, stranger.ID, "orders", 1)
+	p0, p1 := PartitionID{tn.ID, tp.ID, 0}, PartitionID{tn.ID, tp.ID, 1}
+
+	wantSizes := func(what string, topic int64, want map[int32]PartitionSize) {
+		t.Helper()
+		got, err := s.PartitionSizes(ctx, tn.ID, topic)
+		noErr(t, "PartitionSizes "+what, err)
+		if !maps.Equal(got, want) {
+			t.Errorf("PartitionSizes %s = %v, want %v", what, got, want)
+		}
+	}
+	wantSizes("of a new topic", tp.ID, map[int32]PartitionSize{0: {}, 1: {}, 2: {}})
+
+	a := newSeg(p0, 0, 0, 9, "objects/a")
+	a.Position, a.Length, a.ObjectSize = 4096, 512, 1<<20 // Length counts, not the object's size
+	b := newSeg(p0, 0, 10, 19, "objects/b")
+	b.Length, b.ObjectSize = 300, 300
+	c := newSeg(p1, 0, 0, 4, "objects/a") // the same object as a: both ranges count
+	c.Position, c.Length, c.ObjectSize = 0, 4096, 1<<20
+	mustCommit(t, s, a, b, c)
+	mustCommit(t, s, newSeg(PartitionID{tn.ID, neighbour.ID, 0}, 0, 0, 9, "objects/n"))
+	mustCommit(t, s, newSeg(PartitionID{stranger.ID, theirs.ID, 0}, 0, 0, 9, "objects/s"))
+
+	wantSizes("after commits", tp.ID, map[int32]PartitionSize{0: {812, 2}, 1: {4096, 1}, 2: {}})
+	wantSizes("of the neighbour", neighbour.ID, map[int32]PartitionSize{0: {100, 1}})
+
+	_, err := s.DeleteSegmentsBefore(ctx, p0, AnyEpoch, 10)
+	noErr(t, "DeleteSegmentsBefore", err)
+	wantSizes("after retention", tp.ID, map[int32]PartitionSize{0: {300, 1}, 1: {4096, 1}, 2: {}})
+
+	_, err = s.AddPartitions(ctx, tn.ID, tp.ID, 4)
+	noErr(t, "AddPartitions", err)
+	wantSizes("after adding a partition", tp.ID, map[int32]PartitionSize{0: {300, 1}, 1: {4096, 1}, 2: {}, 3: {}})
+
+	_, err = s.PartitionSizes(ctx, tn.ID, theirs.ID)
+	wantErr(t, "PartitionSizes of another tenant's topic", err, ErrNotFound)
+	_, err = s.PartitionSizes(ctx, tn.ID, math.MaxInt64)
+	wantErr(t, "PartitionSizes of an unknown topic", err, ErrNotFound)
+	_, err = s.DeleteTopic(ctx, tn.ID, tp.ID)
+	noErr(t, "DeleteTopic", err)
+	_, err = s.PartitionSizes(ctx, tn.ID, tp.ID)
+	wantErr(t, "PartitionSizes of a deleted topic", err, ErrNotFound)
 }
 
 func testCancelledContext(t *testing.T, s Store) {

@@ -32,6 +32,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		{"CommitRefusedInvalid", testCommitRefusedInvalid},
 		{"CommitSegmentsAllOrNothing", testCommitSegmentsAllOrNothing},
 		{"Retention", testRetention},
+		{"PartitionSizes", testPartitionSizes},
 		{"SharedObjectRetention", testSharedObjectRetention},
 		{"SharedObjectDeleteTopic", testSharedObjectDeleteTopic},
 		{"LostCommitReply", testLostCommitReply},

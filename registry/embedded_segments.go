@@ -225,6 +225,38 @@ func (e *Embedded) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epo
 	return out, nil
 }
 
+// PartitionSizes implements SegmentIndex: one scan of the topic's segment
+// keys (they share the topic's key prefix), in one read transaction.
+func (e *Embedded) PartitionSizes(ctx context.Context, tenant, topic int64) (map[int32]PartitionSize, error) {
+	var out map[int32]PartitionSize
+	err := e.view(ctx, func(tx *bolt.Tx) error {
+		t, err := getTopic(tx, tenant, topic)
+		if err != nil {
+			return err
+		}
+		out = make(map[int32]PartitionSize, t.Partitions)
+		for p := range t.Partitions {
+			out[p] = PartitionSize{}
+		}
+		return prefixScan(tx.Bucket(bktSegments), topicKey(tenant, topic), func(k, v []byte) (bool, error) {
+			var r segmentRec
+			if err := decodeValue(v, &r); err != nil {
+				return false, err
+			}
+			p := int32(beUint32(k[16:20]))
+			ps := out[p]
+			ps.Bytes += r.Length
+			ps.Segments++
+			out[p] = ps
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("partition sizes of topic %d: %w", topic, err)
+	}
+	return out, nil
+}
+
 // dropObjectRefs removes the removed segments' entries from bktObjectRefs
 // and returns their distinct object keys, sorted, that have no entry left.
 func dropObjectRefs(tx *bolt.Tx, removed []Segment) ([]string, error) {

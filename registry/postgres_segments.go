@@ -188,6 +188,33 @@ func (p *Postgres) DeleteSegmentsBefore(ctx context.Context, id PartitionID, epo
 	return out, nil
 }
 
+// PartitionSizes implements SegmentIndex: one GROUP BY over the topic's
+// partitions, left-joined to their segments (so empty partitions count, and
+// no row means no topic).
+func (p *Postgres) PartitionSizes(ctx context.Context, tenant, topic int64) (map[int32]PartitionSize, error) {
+	rows, err := p.pool.Query(ctx, `SELECT p.partition, coalesce(sum(s.length), 0)::bigint, count(s.partition)
+		FROM partitions p LEFT JOIN segments s
+			ON s.tenant_id = p.tenant_id AND s.topic_id = p.topic_id AND s.partition = p.partition
+		WHERE p.tenant_id = $1 AND p.topic_id = $2 GROUP BY p.partition`, tenant, topic)
+	if err != nil {
+		return nil, fmt.Errorf("partition sizes of topic %d: %w", topic, err)
+	}
+	out := map[int32]PartitionSize{}
+	var part int32
+	var size PartitionSize
+	_, err = pgx.ForEachRow(rows, []any{&part, &size.Bytes, &size.Segments}, func() error {
+		out[part] = size
+		return nil
+	})
+	if err == nil && len(out) == 0 { // every topic has a partition
+		err = notFound("topic %d in tenant %d", topic, tenant)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("partition sizes of topic %d: %w", topic, err)
+	}
+	return out, nil
+}
+
 // objectLockClass is the first key of the pg_advisory_xact_lock(int, int)
 // locks that unreferencedObjects takes per object key.
 const objectLockClass int32 = 0x53484f42 // "SHOB"

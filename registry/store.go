@@ -142,6 +142,23 @@ type SegmentIndex interface {
 	// nothing. Past the high watermark is ErrInvalid. Unless epoch is
 	// AnyEpoch, it is checked as in CommitSegment (*EpochError).
 	DeleteSegmentsBefore(ctx context.Context, id PartitionID, epoch, newLogStart int64) (Removed, error)
+	// PartitionSizes returns, for every partition of the topic (empty ones
+	// included, with zeros), the size of its committed segments: the sum of
+	// their Length (the partition's bytes in their objects, not the objects'
+	// sizes) and their count, as of one consistent read. Only committed
+	// segments count: the unflushed tail (records in the WAL or an owner's
+	// buffer, not yet in a committed segment) is not in it, and segments
+	// removed by retention are not either. Unknown topic: ErrNotFound.
+	PartitionSizes(ctx context.Context, tenant, topic int64) (map[int32]PartitionSize, error)
+}
+
+// PartitionSize is the size of a partition's committed segments
+// (SegmentIndex.PartitionSizes).
+type PartitionSize struct {
+	// Bytes is the sum of the segments' Length.
+	Bytes int64
+	// Segments is how many segments the index holds for the partition.
+	Segments int
 }
 
 // Offsets stores consumer groups' committed offsets. Generations and

@@ -86,10 +86,21 @@ func (a adminCore) lookupTopic(ctx context.Context, tenant int64, name string) (
 	return t, err
 }
 
-// describeTopic returns t with its partitions, their owners and live high
-// watermarks (addOwners).
+// partitionSizer is the part of registry.SegmentIndex that describeTopic
+// uses when Deps.Topics has it (registry.Store does).
+type partitionSizer interface {
+	PartitionSizes(ctx context.Context, tenant, topic int64) (map[int32]registry.PartitionSize, error)
+}
+
+// describeTopic returns t with its partitions, their committed sizes (if
+// Deps.Topics is a partitionSizer; the unflushed tail is not counted),
+// their owners and live high watermarks (addOwners).
 func (a adminCore) describeTopic(ctx context.Context, tenant int64, t registry.Topic) (topicJSON, error) {
 	parts, err := a.deps.Topics.ListPartitions(ctx, tenant, t.ID)
+	var sizes map[int32]registry.PartitionSize
+	if sizer, ok := a.deps.Topics.(partitionSizer); ok && err == nil {
+		sizes, err = sizer.PartitionSizes(ctx, tenant, t.ID)
+	}
 	if errors.Is(err, registry.ErrNotFound) { // deleted since the look-up
 		err = topicNotFound(t.Name)
 	}
@@ -99,8 +110,13 @@ func (a adminCore) describeTopic(ctx context.Context, tenant int64, t registry.T
 	out := topicOut(t)
 	out.PartitionInfo = make([]partitionJSON, len(parts))
 	for i, p := range parts {
-		out.PartitionInfo[i] = partitionJSON{Partition: p.ID.Partition, Epoch: p.Epoch,
+		pj := partitionJSON{Partition: p.ID.Partition, Epoch: p.Epoch,
 			HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
+		if sizes != nil {
+			size := sizes[p.ID.Partition] // a partition added between the two reads: zeros
+			pj.SizeBytes, pj.Segments = &size.Bytes, &size.Segments
+		}
+		out.PartitionInfo[i] = pj
 	}
 	a.addOwners(ctx, tenant, t, out.PartitionInfo)
 	return out, nil

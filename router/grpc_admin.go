@@ -197,9 +197,14 @@ func topicProto(t topicJSON) *shv1.Topic {
 	if len(t.PartitionInfo) > 0 {
 		out.PartitionInfo = make([]*shv1.TopicPartitionInfo, len(t.PartitionInfo))
 		for i, p := range t.PartitionInfo {
-			out.PartitionInfo[i] = &shv1.TopicPartitionInfo{Partition: p.Partition, Epoch: p.Epoch,
+			pi := &shv1.TopicPartitionInfo{Partition: p.Partition, Epoch: p.Epoch,
 				HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset, Owner: p.Owner,
-				LiveHighWatermark: p.LiveHighWatermark}
+				LiveHighWatermark: p.LiveHighWatermark, SizeBytes: p.SizeBytes}
+			if p.Segments != nil {
+				n := int64(*p.Segments)
+				pi.Segments = &n
+			}
+			out.PartitionInfo[i] = pi
 		}
 	}
 	return out

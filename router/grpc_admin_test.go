@@ -165,13 +165,20 @@ func TestGRPCAdminTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.owners[orders.ID] = map[int32]string{1: "agent-b"}
+	err = h.reg.CommitSegment(ctx, registry.Segment{Partition: registry.PartitionID{Tenant: h.tenant.ID, Topic: orders.ID},
+		ObjectKey: "k", Position: 5, Length: 700, ObjectSize: 1000, FirstOffset: 0, LastOffset: 9, RecordCount: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
 	desc, err := h.admin.DescribeTopic(ctx, &shv1.DescribeTopicRequest{Topic: "orders"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	parts := desc.GetTopic().GetPartitionInfo()
 	if len(parts) != 2 || parts[0].GetOwner() != "" || parts[0].LiveHighWatermark != nil ||
-		parts[1].GetOwner() != "agent-b" || parts[1].GetLiveHighWatermark() != 42 {
+		parts[1].GetOwner() != "agent-b" || parts[1].GetLiveHighWatermark() != 42 ||
+		parts[0].GetSizeBytes() != 700 || parts[0].GetSegments() != 1 ||
+		parts[1].SizeBytes == nil || parts[1].GetSizeBytes() != 0 || parts[1].Segments == nil || parts[1].GetSegments() != 0 {
 		t.Fatalf("describe: %v", desc)
 	}
 	_, err = h.admin.DescribeTopic(ctx, &shv1.DescribeTopicRequest{Topic: "nope"})

@@ -58,6 +58,12 @@ type partitionJSON struct {
 	// (which moves when a segment is committed).
 	Owner             string `json:"owner,omitempty"`
 	LiveHighWatermark *int64 `json:"live_high_watermark,omitempty"`
+	// SizeBytes and Segments are the partition's committed segments' bytes
+	// (the sum of their lengths) and count (registry.SegmentIndex's
+	// PartitionSizes); the unflushed tail is not in them. Absent when the
+	// router's registry does not tell sizes.
+	SizeBytes *int64 `json:"size_bytes,omitempty"`
+	Segments  *int   `json:"segments,omitempty"`
 }
 
 func topicOut(t registry.Topic) topicJSON {

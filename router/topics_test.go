@@ -153,15 +153,22 @@ func TestDescribeTopic(t *testing.T) {
 		t.Fatalf("%d %s %v", w.Code, w.Body, err)
 	}
 	want := []partitionJSON{{Partition: 0}, {Partition: 1, Epoch: 1, HighWatermark: 10}, {Partition: 2}}
+	wantSizes := []registry.PartitionSize{{}, {Bytes: 10, Segments: 1}, {}}
 	if got.Name != "orders" || got.Partitions != 3 || len(got.PartitionInfo) != 3 {
 		t.Fatalf("describe: %+v", got)
 	}
 	for i := range want {
-		if got.PartitionInfo[i] != want[i] {
-			t.Fatalf("partition %d: %+v, want %+v", i, got.PartitionInfo[i], want[i])
+		p := got.PartitionInfo[i]
+		if p.SizeBytes == nil || p.Segments == nil ||
+			(registry.PartitionSize{Bytes: *p.SizeBytes, Segments: *p.Segments}) != wantSizes[i] {
+			t.Errorf("partition %d: size %v, segments %v, want %+v", i, p.SizeBytes, p.Segments, wantSizes[i])
+		}
+		p.SizeBytes, p.Segments = nil, nil
+		if p != want[i] {
+			t.Fatalf("partition %d: %+v, want %+v", i, p, want[i])
 		}
 	}
-	if !strings.Contains(w.Body.String(), `"partition_info":[{"partition":0,"epoch":0,"high_watermark":0,"log_start_offset":0}`) {
+	if !strings.Contains(w.Body.String(), `"partition_info":[{"partition":0,"epoch":0,"high_watermark":0,"log_start_offset":0,"size_bytes":0,"segments":0}`) {
 		t.Fatalf("JSON field names: %s", w.Body)
 	}
 }

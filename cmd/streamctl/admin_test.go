@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -199,12 +200,26 @@ func TestTopicDescribeOwners(t *testing.T) {
 	as.cluster.mu.Lock()
 	as.cluster.owners["orders"] = map[int32]string{1: "agent-b"}
 	as.cluster.mu.Unlock()
+	// Partition 0 has two committed segments: 1 MiB + 200 KiB in their objects.
+	tp, err := as.reg.Topic(t.Context(), as.tenant, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0 := registry.PartitionID{Tenant: as.tenant, Topic: tp.ID, Partition: 0}
+	for _, s := range []registry.Segment{
+		{Partition: p0, ObjectKey: "a", Position: 10, Length: 1 << 20, ObjectSize: 2 << 20, FirstOffset: 0, LastOffset: 4, RecordCount: 5},
+		{Partition: p0, ObjectKey: "b", Length: 200 << 10, ObjectSize: 200 << 10, FirstOffset: 5, LastOffset: 9, RecordCount: 5},
+	} {
+		if err := as.reg.CommitSegment(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	out := as.cli(t, "", "topic", "describe", "orders").must(t, exitOK).stdout
 	want := "" +
-		"PARTITION  EPOCH  LOG START  HIGH WATERMARK  RECORDS  OWNER    LIVE HW\n" +
-		"0          0      0          0               0        -        -\n" +
-		"1          0      0          0               0        agent-b  3\n"
+		"PARTITION  EPOCH  LOG START  HIGH WATERMARK  RECORDS  SIZE     SEGMENTS  OWNER    LIVE HW\n" +
+		"0          0      0          10              10       1.2 MiB  2         -        -\n" +
+		"1          0      0          0               0        0 B      0         agent-b  3\n"
 	if _, parts, _ := strings.Cut(out, "\n\n"); parts != want {
 		t.Errorf("topic describe:\n%s\nwant partitions:\n%s", out, want)
 	}
@@ -212,8 +227,22 @@ func TestTopicDescribeOwners(t *testing.T) {
 	out = as.cli(t, "", "-o", "json", "topic", "describe", "orders").must(t, exitOK).stdout
 	if err := json.Unmarshal([]byte(out), &desc); err != nil || len(desc.PartitionInfo) != 2 ||
 		desc.PartitionInfo[1].Owner != "agent-b" || desc.PartitionInfo[1].LiveHighWatermark == nil || *desc.PartitionInfo[1].LiveHighWatermark != 3 ||
-		desc.PartitionInfo[0].Owner != "" || desc.PartitionInfo[0].LiveHighWatermark != nil {
+		desc.PartitionInfo[0].Owner != "" || desc.PartitionInfo[0].LiveHighWatermark != nil ||
+		desc.PartitionInfo[0].SizeBytes == nil || *desc.PartitionInfo[0].SizeBytes != 1<<20+200<<10 ||
+		desc.PartitionInfo[0].Segments == nil || *desc.PartitionInfo[0].Segments != 2 {
 		t.Errorf("describe -o json: %v\n%s", err, out)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{
+		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 1<<20 + 200<<10: "1.2 MiB",
+		1<<20 - 1: "1.0 MiB", 3 << 30: "3.0 GiB", 5 << 40: "5.0 TiB", math.MaxInt64: "8.0 EiB",
+	} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 

@@ -198,10 +198,10 @@ func TestTopicRoundTrip(t *testing.T) {
 		"Created:          DATE\n" +
 		"Updated:          DATE\n" +
 		"\n" +
-		"PARTITION  EPOCH  LOG START  HIGH WATERMARK  RECORDS\n" +
-		"0          0      0          0               0\n" +
-		"1          0      0          0               0\n" +
-		"2          0      0          0               0\n"
+		"PARTITION  EPOCH  LOG START  HIGH WATERMARK  RECORDS  SIZE  SEGMENTS\n" +
+		"0          0      0          0               0        0 B   0\n" +
+		"1          0      0          0               0        0 B   0\n" +
+		"2          0      0          0               0        0 B   0\n"
 	got := regexp.MustCompile(`(?m)^(ID: +)\d+$`).ReplaceAllString(dates.ReplaceAllString(out, "DATE"), "${1}ID")
 	if got != want {
 		t.Errorf("topic describe:\n%s\nwant:\n%s", got, want)

@@ -15,7 +15,7 @@ import (
 type topicCmd struct {
 	Create        topicCreateCmd        `cmd:"" help:"Create a topic."`
 	List          topicListCmd          `cmd:"" help:"List the topics."`
-	Describe      topicDescribeCmd      `cmd:"" help:"Show a topic and its partitions (epochs, log start, high watermarks, owners)."`
+	Describe      topicDescribeCmd      `cmd:"" help:"Show a topic and its partitions (epochs, log start, high watermarks, committed sizes, owners)."`
 	Delete        topicDeleteCmd        `cmd:"" help:"Delete a topic and all its records."`
 	AddPartitions topicAddPartitionsCmd `cmd:"" name:"add-partitions" help:"Grow a topic to N partitions (partitions cannot be removed)."`
 	Alter         topicAlterCmd         `cmd:"" help:"Change a topic: --partitions N is add-partitions."`
@@ -45,6 +45,10 @@ type partitionInfo struct {
 	// LiveHighWatermark its high watermark, when the server knows them.
 	Owner             string `json:"owner,omitempty"`
 	LiveHighWatermark *int64 `json:"live_high_watermark,omitempty"`
+	// SizeBytes and Segments are the partition's committed segments' bytes
+	// and count (not the unflushed tail), when the server tells them.
+	SizeBytes *int64 `json:"size_bytes,omitempty"`
+	Segments  *int   `json:"segments,omitempty"`
 }
 
 // createTopicRequest is the body of POST /api/v1/topics; omitted fields
@@ -157,15 +161,20 @@ func (c *topicDescribeCmd) Run(a *app) error {
 	}
 	fields.Render()
 	fmt.Fprintln(w)
-	// OWNER and LIVE HW only when the server reports them (a router that
-	// sees the cluster).
-	var owners, live bool
+	// SIZE and SEGMENTS (committed segments only: the unflushed tail is not
+	// counted) only when the server reports them; OWNER and LIVE HW only
+	// when it reports them (a router that sees the cluster).
+	var sizes, owners, live bool
 	for _, p := range tp.PartitionInfo {
+		sizes = sizes || p.SizeBytes != nil
 		owners = owners || p.Owner != ""
 		live = live || p.LiveHighWatermark != nil
 	}
 	parts := newTable(w)
 	header := table.Row{"Partition", "Epoch", "Log start", "High watermark", "Records"}
+	if sizes {
+		header = append(header, "Size", "Segments")
+	}
 	if owners {
 		header = append(header, "Owner")
 	}
@@ -176,6 +185,16 @@ func (c *topicDescribeCmd) Run(a *app) error {
 	for _, p := range tp.PartitionInfo {
 		row := table.Row{itoa(int64(p.Partition)), itoa(p.Epoch), itoa(p.LogStartOffset), itoa(p.HighWatermark),
 			itoa(p.HighWatermark - p.LogStartOffset)}
+		if sizes {
+			size, segs := "-", "-"
+			if p.SizeBytes != nil {
+				size = humanBytes(*p.SizeBytes)
+			}
+			if p.Segments != nil {
+				segs = itoa(int64(*p.Segments))
+			}
+			row = append(row, size, segs)
+		}
 		if owners {
 			row = append(row, orDash(p.Owner))
 		}
@@ -190,6 +209,24 @@ func (c *topicDescribeCmd) Run(a *app) error {
 	}
 	parts.Render()
 	return nil
+}
+
+// humanBytes shows a byte count in binary units with one decimal, as
+// "512 B", "1.2 MiB", "3.0 GiB".
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return itoa(n) + " B"
+	}
+	v, unit := float64(n)/1024, 0
+	for v >= 1024 && unit < 5 {
+		v /= 1024
+		unit++
+	}
+	if v >= 1023.95 && unit < 5 { // would print as "1024.0"
+		v /= 1024
+		unit++
+	}
+	return fmt.Sprintf("%.1f %s", v, []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}[unit])
 }
 
 type topicAddPartitionsCmd struct {

@@ -167,8 +167,14 @@ type TopicPartitionInfo struct {
 	// The owner's high watermark, ahead of the registry's; absent when the
 	// owner did not answer.
 	LiveHighWatermark *int64 `protobuf:"varint,6,opt,name=live_high_watermark,json=liveHighWatermark,proto3,oneof" json:"live_high_watermark,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The bytes of the partition's committed segments (the sum of their
+	// lengths in their objects) and how many there are; the unflushed tail
+	// (in the WAL or the owner's buffer) is not counted. Absent when the
+	// router's registry cannot tell.
+	SizeBytes     *int64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3,oneof" json:"size_bytes,omitempty"`
+	Segments      *int64 `protobuf:"varint,8,opt,name=segments,proto3,oneof" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicPartitionInfo) Reset() {
@@ -239,6 +245,20 @@ func (x *TopicPartitionInfo) GetOwner() string {
 func (x *TopicPartitionInfo) GetLiveHighWatermark() int64 {
 	if x != nil && x.LiveHighWatermark != nil {
 		return *x.LiveHighWatermark
+	}
+	return 0
+}
+
+func (x *TopicPartitionInfo) GetSizeBytes() int64 {
+	if x != nil && x.SizeBytes != nil {
+		return *x.SizeBytes
+	}
+	return 0
+}
+
+func (x *TopicPartitionInfo) GetSegments() int64 {
+	if x != nil && x.Segments != nil {
+		return *x.Segments
 	}
 	return 0
 }
@@ -1570,15 +1590,20 @@ const file_streamhouse_v1_admin_proto_rawDesc = "" +
 	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\x12\"\n" +
 	"\rupdated_at_ms\x18\t \x01(\x03R\vupdatedAtMs\x12I\n" +
 	"\x0epartition_info\x18\n" +
-	" \x03(\v2\".streamhouse.v1.TopicPartitionInfoR\rpartitionInfo\"\xfc\x01\n" +
+	" \x03(\v2\".streamhouse.v1.TopicPartitionInfoR\rpartitionInfo\"\xdd\x02\n" +
 	"\x12TopicPartitionInfo\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12%\n" +
 	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\x12(\n" +
 	"\x10log_start_offset\x18\x04 \x01(\x03R\x0elogStartOffset\x12\x14\n" +
 	"\x05owner\x18\x05 \x01(\tR\x05owner\x123\n" +
-	"\x13live_high_watermark\x18\x06 \x01(\x03H\x00R\x11liveHighWatermark\x88\x01\x01B\x16\n" +
-	"\x14_live_high_watermark\"\x9e\x02\n" +
+	"\x13live_high_watermark\x18\x06 \x01(\x03H\x00R\x11liveHighWatermark\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"size_bytes\x18\a \x01(\x03H\x01R\tsizeBytes\x88\x01\x01\x12\x1f\n" +
+	"\bsegments\x18\b \x01(\x03H\x02R\bsegments\x88\x01\x01B\x16\n" +
+	"\x14_live_high_watermarkB\r\n" +
+	"\v_size_bytesB\v\n" +
+	"\t_segments\"\x9e\x02\n" +
 	"\x12CreateTopicRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\n" +

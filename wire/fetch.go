@@ -245,30 +245,21 @@ func (d *decoder) fetchedRecords(recs []FetchedRecord, hdrs []Header) ([]Fetched
 			g.fail("offset delta", fmt.Sprintf("offset %d not above the previous record's %d", base+int64(delta), recs[i-1].Offset))
 		}
 		rec.Offset = base + int64(delta)
-		rec.Timestamp = g.varint("timestamp")
-		rec.Key = g.bytes("key")
-		rec.Value = g.bytes("value")
-		nh := g.uvarint("header count")
-		if g.err == nil && nh > uint64(g.left()/2) { // a header takes at least two bytes
-			g.fail("header count", fmt.Sprintf("%d headers cannot fit in %d bytes", nh, g.left()))
-		}
 		if g.err != nil {
 			d.err = g.err
 			return recs[:0], hdrs
 		}
-		if nh > 0 {
-			var prev []Header
-			if i > 0 {
-				prev = recs[i-1].Headers
-			}
-			start := len(hdrs)
-			hdrs = g.headers(hdrs, prev, int(nh))
-			if g.err != nil {
-				d.err = g.err
-				return recs[:0], hdrs
-			}
-			rec.Headers = hdrs[start:len(hdrs):len(hdrs)]
+		var prev []Header
+		if i > 0 {
+			prev = recs[i-1].Headers
 		}
+		var r Record
+		hdrs = g.record(&r, prev, hdrs)
+		if g.err != nil {
+			d.err = g.err
+			return recs[:0], hdrs
+		}
+		rec.Timestamp, rec.Key, rec.Value, rec.Headers = r.Timestamp, r.Key, r.Value, r.Headers
 		recs[i] = rec
 	}
 	return recs, hdrs

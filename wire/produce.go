@@ -390,34 +390,40 @@ func (d *decoder) records(recs []Record, hdrs []Header) ([]Record, []Header) {
 	recs = recs[:n]
 	for i := range recs {
 		g := d.group("record")
-		var rec Record
-		rec.Timestamp = g.varint("timestamp")
-		rec.Key = g.bytes("key")
-		rec.Value = g.bytes("value")
-		nh := g.uvarint("header count")
-		if g.err == nil && nh > uint64(g.left()/2) { // a header takes at least two bytes
-			g.fail("header count", fmt.Sprintf("%d headers cannot fit in %d bytes", nh, g.left()))
+		var prev []Header
+		if i > 0 {
+			prev = recs[i-1].Headers
 		}
+		hdrs = g.record(&recs[i], prev, hdrs)
 		if g.err != nil {
 			d.err = g.err
 			return recs[:0], hdrs
 		}
-		if nh > 0 {
-			var prev []Header
-			if i > 0 {
-				prev = recs[i-1].Headers
-			}
-			start := len(hdrs)
-			hdrs = g.headers(hdrs, prev, int(nh))
-			if g.err != nil {
-				d.err = g.err
-				return recs[:0], hdrs
-			}
-			rec.Headers = hdrs[start:len(hdrs):len(hdrs)]
-		}
-		recs[i] = rec
 	}
 	return recs, hdrs
+}
+
+// record decodes a record's timestamp, key, value and headers into rec; the
+// headers go to the end of hdrs (returned), one array for the batch. prev
+// is the previous record's headers, whose key strings are reused.
+func (d *decoder) record(rec *Record, prev, hdrs []Header) []Header {
+	*rec = Record{}
+	rec.Timestamp = d.varint("timestamp")
+	rec.Key = d.bytes("key")
+	rec.Value = d.bytes("value")
+	nh := d.uvarint("header count")
+	if d.err == nil && nh > uint64(d.left()/2) { // a header takes at least two bytes
+		d.fail("header count", fmt.Sprintf("%d headers cannot fit in %d bytes", nh, d.left()))
+	}
+	if d.err != nil || nh == 0 {
+		return hdrs
+	}
+	start := len(hdrs)
+	hdrs = d.headers(hdrs, prev, int(nh))
+	if d.err == nil {
+		rec.Headers = hdrs[start:len(hdrs):len(hdrs)]
+	}
+	return hdrs
 }
 
 // headers appends n decoded headers to hdrs. A key equal to the one at the

@@ -64,13 +64,7 @@ type FetchedRecord struct {
 
 // Size is the record's payload in bytes, as MaxBytes counts it: key, value,
 // and every header's key and value.
-func (r *FetchedRecord) Size() int {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
-}
+func (r *FetchedRecord) Size() int { return payloadSize(r.Key, r.Value, r.Headers) }
 
 // FetchResponse is the owner's answer to a FetchRequest. With Code OK,
 // Records holds records in offset order from the offset asked for (none:

@@ -47,9 +47,13 @@ type Record struct {
 
 // Size is the record's payload in bytes: key, value, and every header's key
 // and value. The record size limit applies to it.
-func (r *Record) Size() int {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
+func (r *Record) Size() int { return payloadSize(r.Key, r.Value, r.Headers) }
+
+// payloadSize is what the size limits count of a record: key, value, and
+// every header's key and value.
+func payloadSize(key, value []byte, headers []Header) int {
+	n := len(key) + len(value)
+	for _, h := range headers {
 		n += len(h.Key) + len(h.Value)
 	}
 	return n

@@ -10,8 +10,9 @@ import (
 
 // flushResult is the outcome of writeSegment.
 type flushResult struct {
-	seg registry.Segment
-	err error
+	seg  registry.Segment
+	prod *producers // object mode: the producers' state as of the segment's end
+	err  error
 }
 
 // maybeFlush starts a flush of the unflushed entries when they reach
@@ -37,11 +38,12 @@ func (a *Actor) maybeFlush(force bool) {
 	entries := append([]tailEntry(nil), a.mu.tail[i:]...)
 	a.mu.Unlock()
 	s.flushing = true
+	committed := s.committed // read-only until this flush's result replaces it
 	a.jobs.Add(1)
 	go func() {
 		defer a.jobs.Done()
-		seg, err := a.writeSegment(a.ctx, entries)
-		s.flushDone <- flushResult{seg: seg, err: err}
+		seg, prod, err := a.writeSegment(a.ctx, entries, committed)
+		s.flushDone <- flushResult{seg: seg, prod: prod, err: err}
 	}()
 }
 
@@ -78,6 +80,7 @@ func (a *Actor) flushed(r flushResult) error {
 	a.log.Debug("segment committed", "key", r.seg.ObjectKey, "first", r.seg.FirstOffset, "last", r.seg.LastOffset, "wal_seq", r.seg.WALSeq)
 
 	if a.cfg.Durability == registry.DurabilityObject {
+		s.committed = r.prod
 		a.publish(s.flushed)
 		n := 0
 		for n < len(s.waiting) && s.waiting[n].last < s.flushed {
@@ -117,18 +120,38 @@ func (a *Actor) startTrim(below uint64) {
 // have landed and is simply overwritten by the retry (same key, same bytes);
 // an object whose commit never succeeds stays behind as garbage for the
 // collector (DESIGN.md, Segments).
-func (a *Actor) writeSegment(ctx context.Context, entries []tailEntry) (registry.Segment, error) {
+//
+// With committed (object mode: the producers' state at the end of the last
+// segment), the segment's footer carries the state at its own end, which it
+// returns: an object-mode partition has no WAL to keep that state for the
+// next owner.
+func (a *Actor) writeSegment(ctx context.Context, entries []tailEntry, committed *producers) (registry.Segment, *producers, error) {
 	w := NewSegmentWriter()
 	var dec Decoder
+	var prod *producers
+	if committed != nil {
+		prod = committed.clone()
+	}
 	for _, e := range entries {
 		dec.Reset()
-		if err := decodeWALBatches(&dec, e.data, func(b *Batch) error { return w.Append(a.cfg.ID, b) }); err != nil {
-			return registry.Segment{}, fmt.Errorf("build segment: %w", err)
+		err := decodeWALBatches(&dec, e.data, func(b *Batch) error {
+			if prod != nil {
+				prod.replay(b)
+			}
+			return w.Append(a.cfg.ID, b)
+		})
+		if err != nil {
+			return registry.Segment{}, nil, fmt.Errorf("build segment: %w", err)
+		}
+	}
+	if prod != nil && len(prod.m) > 0 {
+		if err := w.setProducers(a.cfg.ID, appendProducerSnapshot(nil, prod)); err != nil {
+			return registry.Segment{}, nil, fmt.Errorf("build segment: %w", err)
 		}
 	}
 	obj, parts, err := w.Seal()
 	if err != nil {
-		return registry.Segment{}, fmt.Errorf("build segment: %w", err)
+		return registry.Segment{}, nil, fmt.Errorf("build segment: %w", err)
 	}
 	p := parts[0]
 	key := SegmentKey(a.cfg.KeyPrefix, a.cfg.ID, p.FirstOffset, a.epoch)
@@ -139,7 +162,7 @@ func (a *Actor) writeSegment(ctx context.Context, entries []tailEntry) (registry
 		}
 		a.log.Warn("segment upload, retrying", "key", key, "attempt", attempt+1, "err", err)
 		if perr := a.pause(ctx, attempt); perr != nil {
-			return registry.Segment{}, fmt.Errorf("upload segment %s: %w", key, err)
+			return registry.Segment{}, nil, fmt.Errorf("upload segment %s: %w", key, err)
 		}
 	}
 	seg := registry.Segment{
@@ -160,23 +183,23 @@ func (a *Actor) writeSegment(ctx context.Context, entries []tailEntry) (registry
 		err := a.cfg.Registry.CommitSegment(ctx, seg)
 		switch {
 		case err == nil:
-			return seg, nil
+			return seg, prod, nil
 		case errors.Is(err, registry.ErrEpochFenced):
-			return seg, fmt.Errorf("commit segment %s: %w", key, err)
+			return seg, nil, fmt.Errorf("commit segment %s: %w", key, err)
 		case errors.Is(err, registry.ErrOffsetConflict):
 			// Our earlier attempt may have landed with its reply lost.
 			latest, lerr := a.cfg.Registry.LatestSegment(ctx, a.pid)
 			if lerr == nil {
 				if latest.ObjectKey == key {
-					return seg, nil
+					return seg, prod, nil
 				}
-				return seg, fmt.Errorf("commit segment %s: %w", key, err)
+				return seg, nil, fmt.Errorf("commit segment %s: %w", key, err)
 			}
 			err = errors.Join(err, lerr)
 		}
 		a.log.Warn("segment commit, retrying", "key", key, "attempt", attempt+1, "err", err)
 		if perr := a.pause(ctx, attempt); perr != nil {
-			return seg, fmt.Errorf("commit segment %s: %w", key, err)
+			return seg, nil, fmt.Errorf("commit segment %s: %w", key, err)
 		}
 	}
 }

@@ -16,7 +16,11 @@ type actorState struct {
 	flushed int64  // offsets below are committed in segments
 	enc     Encoder
 	prod    producers
-	reqBuf  []*produceReq
+	// committed is, in object mode, the producers' state at the end of the
+	// last committed segment, which the next segment's footer extends; nil
+	// in wal mode, whose WAL keeps that state.
+	committed *producers
+	reqBuf    []*produceReq
 
 	appending  *actorGroup // the group whose WAL append is in flight; nil if none
 	appendDone chan walAppendResult

@@ -107,7 +107,22 @@ func (p *producers) record(id int64, epoch int16, b producerBatch) {
 	st.n = min(st.n+1, producerBatchesKept)
 }
 
-// replay applies a batch read back from the WAL: batches the state knows
+// clone returns a copy of p, without the groups of batches not yet durable
+// (a clone is only taken of durable state).
+func (p *producers) clone() *producers {
+	c := &producers{m: make(map[int64]*producerState, len(p.m))}
+	for id, st := range p.m {
+		cp := *st
+		for i := range cp.batches {
+			cp.batches[i].grp = nil
+		}
+		c.m[id] = &cp
+	}
+	return c
+}
+
+// replay applies a batch read back from the WAL or written into a segment:
+// batches the state knows
 // already (from a snapshot written after them) are skipped.
 func (p *producers) replay(b *Batch) {
 	if b.ProducerID < 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/streamhouse/streamhouse/objectstore"
 	"github.com/streamhouse/streamhouse/registry"
 )
 
@@ -44,16 +45,24 @@ func (a *Actor) takeover(ctx context.Context) error {
 		return fmt.Errorf("take over partition %s: %w", a.cfg.ID, err)
 	}
 	s.next, s.flushed = p.HighWatermark, p.HighWatermark
+	seg, err := reg.LatestSegment(ctx, a.pid)
+	hasSeg := err == nil
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return fmt.Errorf("take over partition %s: latest segment: %w", a.cfg.ID, err)
+	}
 	if a.cfg.Durability == registry.DurabilityObject {
+		s.committed = &producers{}
+		if hasSeg {
+			if err := a.loadProducers(ctx, seg); err != nil {
+				return fmt.Errorf("take over partition %s: %w", a.cfg.ID, err)
+			}
+		}
 		a.hwm.Store(p.HighWatermark)
 		return nil
 	}
 	start := p.LastWALSeq
-	switch seg, err := reg.LatestSegment(ctx, a.pid); {
-	case err == nil:
+	if hasSeg {
 		start = max(start, seg.WALSeq)
-	case !errors.Is(err, registry.ErrNotFound):
-		return fmt.Errorf("take over partition %s: latest segment: %w", a.cfg.ID, err)
 	}
 
 	marker := appendWALHeader(nil, walEntryMarker, a.epoch)
@@ -132,5 +141,32 @@ func (a *Actor) takeover(ctx context.Context) error {
 	// Replayed producer batches are durable.
 	a.hwm.Store(s.next)
 	a.log.Debug("wal replayed", "from_seq", start, "marker_seq", markerSeq, "replayed_bytes", s.unflushedBytes)
+	return nil
+}
+
+// loadProducers rebuilds the idempotent producers' state of an object-mode
+// partition from the footer of its latest segment, which holds the state as
+// of the high watermark. A segment that retention has already deleted
+// leaves the state empty, as it would be after that long without writes.
+func (a *Actor) loadProducers(ctx context.Context, seg registry.Segment) error {
+	sg, err := OpenSegment(ctx, a.cfg.Store, seg.ObjectKey, seg.ObjectSize)
+	if errors.Is(err, objectstore.ErrNotFound) {
+		a.log.Warn("latest segment gone: idempotent producers start afresh", "key", seg.ObjectKey)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("producer state: %w", err)
+	}
+	pi, err := sg.Partition(a.cfg.ID)
+	if err != nil {
+		return fmt.Errorf("producer state: %w", err)
+	}
+	if pi.producers == nil {
+		return nil
+	}
+	if err := decodeProducerSnapshot(pi.producers, &a.st.prod); err != nil {
+		return fmt.Errorf("producer state of segment %s: %w", seg.ObjectKey, err)
+	}
+	a.st.committed = a.st.prod.clone()
 	return nil
 }

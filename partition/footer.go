@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -47,6 +48,11 @@ type PartitionIndex struct {
 	Records                    int64 // LastOffset-FirstOffset+1: offsets are dense
 	Batches                    int64
 
+	// producers is the idempotent producers' state as of LastOffset, in
+	// the producer snapshot encoding (actor_producers.go); nil when the
+	// writer recorded none. An object-mode actor reads it back on takeover.
+	producers []byte
+
 	// index holds one entry per index block: the first batch of the
 	// partition and then the first batch after every IndexInterval bytes.
 	index []indexEntry
@@ -87,6 +93,10 @@ func appendFooter(dst []byte, parts []PartitionIndex) []byte {
 			e = binary.AppendUvarint(e, uint64(x.pos-prev.pos))
 			e = binary.AppendUvarint(e, uint64(x.maxTS-prev.maxTS))
 			prev = x
+		}
+		if p.producers != nil {
+			e = binary.AppendUvarint(e, uint64(len(p.producers)))
+			e = append(e, p.producers...)
 		}
 		dst = binary.AppendUvarint(dst, uint64(len(e)))
 		dst = append(dst, e...)
@@ -268,6 +278,14 @@ func decodeEntry(r *footerReader, pos int64) (PartitionIndex, error) {
 	}
 	if prev.maxTS != p.MaxTimestamp {
 		return p, fmt.Errorf("partition %s: time index ends at %d, max timestamp %d", p.ID, prev.maxTS, p.MaxTimestamp)
+	}
+	if r.p < len(r.b) {
+		n := r.uvarint()
+		if r.bad || n > uint64(len(r.b)-r.p) {
+			return p, fmt.Errorf("partition %s: bad producer snapshot length", p.ID)
+		}
+		p.producers = bytes.Clone(r.b[r.p : r.p+int(n)])
+		r.p += int(n)
 	}
 	return p, nil
 }

@@ -117,6 +117,19 @@ func (w *SegmentWriter) Append(id ID, b *Batch) error {
 	return nil
 }
 
+// setProducers records snap, a producer snapshot as of the partition's last
+// offset so far, in the footer entry of partition id, which must have
+// batches in the writer. A later call replaces it.
+func (w *SegmentWriter) setProducers(id ID, snap []byte) error {
+	for i := range w.parts {
+		if w.parts[i].ID == id {
+			w.parts[i].producers = snap
+			return nil
+		}
+	}
+	return fmt.Errorf("producer snapshot for partition %s without batches in the segment", id)
+}
+
 // Seal appends the footer and trailer and returns the whole object and the
 // index of each partition in it, in the order of the object. The writer
 // cannot be used afterwards. It refuses a writer with no batches.

@@ -29,7 +29,7 @@ type consumeCmd struct {
 	All       bool   `help:"Read every partition, in turn." xor:"part"`
 	Offset    string `help:"Where to start: earliest (the log start), latest (the high watermark: only new records, with --follow), or an offset." default:"earliest"`
 	Max       int64  `short:"n" help:"Stop after this many records (0: no limit)." default:"0"`
-	Follow    bool   `short:"f" help:"Keep reading (long polls) until Ctrl-C; without it, stop at the high watermark seen at the start."`
+	Follow    bool   `short:"f" help:"Keep reading (long polls) until Ctrl-C, waiting out failovers and restarts; without it, stop at the high watermark seen at the start."`
 }
 
 // cursor is the read position in one partition.
@@ -76,10 +76,18 @@ func (c *consumeCmd) Run(a *app) error {
 	}
 	curs := make([]*cursor, 0, len(parts))
 	for _, p := range parts {
+		retry := followRetry{part: p, stderr: a.env.stderr}
 		cur, err := c.start(a, svc, p, fixed)
+		for c.Follow && err != nil && retryable(err) {
+			if werr := retry.wait(a.ctx, fixed, err); werr != nil {
+				return werr
+			}
+			cur, err = c.start(a, svc, p, fixed)
+		}
 		if err != nil {
 			return err
 		}
+		retry.recovered(fixed)
 		curs = append(curs, cur)
 	}
 	pr := newRecordPrinter(a.env.stdout, a.json)
@@ -213,8 +221,16 @@ func (c *consumeCmd) follow(a *app, svc shv1.ConsumerServiceClient, curs []*curs
 	out := make(chan batch)
 	for _, cur := range curs {
 		go func() {
+			retry := followRetry{part: cur.part, stderr: a.env.stderr}
 			for {
 				resp, err := c.fetch(&sub, svc, cur.part, cur.next, 0, followWait)
+				if err != nil && retryable(err) {
+					if retry.wait(ctx, cur.next, err) != nil {
+						return
+					}
+					continue
+				}
+				retry.recovered(cur.next)
 				if err != nil {
 					err = fmt.Errorf("partition %d at offset %d: %w", cur.part, cur.next, err)
 				}

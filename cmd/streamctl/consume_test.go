@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,10 +22,12 @@ type fakeFetcher struct {
 	mu    sync.Mutex
 	parts map[int32][]wire.FetchedRecord
 	grew  chan struct{} // closed and replaced on every append
+	fail  map[int32]int // answer this many fetches of a partition with not_owner
+	waits atomic.Int32  // fetches that have waited at the high watermark
 }
 
 func newFakeFetcher() *fakeFetcher {
-	return &fakeFetcher{parts: map[int32][]wire.FetchedRecord{}, grew: make(chan struct{})}
+	return &fakeFetcher{parts: map[int32][]wire.FetchedRecord{}, grew: make(chan struct{}), fail: map[int32]int{}}
 }
 
 // add appends records (key, value pairs; a nil key is none) to a partition.
@@ -45,7 +48,14 @@ func (f *fakeFetcher) Fetch(ctx context.Context, req *wire.FetchRequest) (*wire.
 	for {
 		f.mu.Lock()
 		recs, grew := f.parts[req.Partition], f.grew
+		failing := f.fail[req.Partition] > 0
+		if failing {
+			f.fail[req.Partition]--
+		}
 		f.mu.Unlock()
+		if failing {
+			return &wire.FetchResponse{Code: wire.NotOwner, Message: "partition moving"}, nil
+		}
 		hwm := int64(len(recs))
 		resp := &wire.FetchResponse{HighWatermark: hwm, NextOffset: req.Offset}
 		if req.Offset > hwm {
@@ -63,6 +73,7 @@ func (f *fakeFetcher) Fetch(ctx context.Context, req *wire.FetchRequest) (*wire.
 			resp.NextOffset = req.Offset + int64(len(resp.Records))
 			return resp, nil
 		}
+		f.waits.Add(1)
 		select {
 		case <-grew:
 		case <-deadline:
@@ -291,6 +302,38 @@ func TestConsumeFollow(t *testing.T) {
 	r := g.cli(t, "consume", "orders", "--offset", "2", "-p", "1", "-f", "-n", "1").must(t, exitOK)
 	if !strings.HasSuffix(r.stdout, "1          2       p1   d\n") {
 		t.Errorf("follow --max 1: %q", r.stdout)
+	}
+}
+
+// A follow rides out owner changes, at its start and while it long-polls:
+// not_owner is retried, said once per outage on stderr, and the records
+// after it arrive.
+func TestConsumeFollowRetriesWhileOwnershipMoves(t *testing.T) {
+	t.Parallel()
+	g := newGRPCTestServer(t)
+	seed(t, g) // partition 1 holds offsets 0 and 1
+	g.fetch.mu.Lock()
+	g.fetch.fail[1] = 3 // the start's fetches
+	g.fetch.mu.Unlock()
+	go func() {
+		for g.fetch.waits.Load() == 0 { // the follow's long poll is waiting
+			time.Sleep(5 * time.Millisecond)
+		}
+		g.fetch.mu.Lock()
+		g.fetch.fail[1] = 2
+		g.fetch.mu.Unlock()
+		g.fetch.add(1, rec("k", "after")) // wakes the long poll into the failures
+	}()
+	r := g.cli(t, "consume", "orders", "-p", "1", "--offset", "2", "-f", "-n", "1").must(t, exitOK)
+	if !strings.HasSuffix(r.stdout, "1          2       k    after\n") {
+		t.Errorf("stdout %q, want the record after the outage", r.stdout)
+	}
+	want := "streamctl: partition 1 at offset 2: not_owner: partition moving; retrying\n" +
+		"streamctl: partition 1 at offset 2: fetching again after 3 retries\n" +
+		"streamctl: partition 1 at offset 2: not_owner: partition moving; retrying\n" +
+		"streamctl: partition 1 at offset 2: fetching again after 2 retries\n"
+	if r.stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 const EnvURL = "STREAMHOUSE_TEST_POSTGRES_URL"
 
 var (
+	mu      sync.Mutex // Restart against Run's stop
 	once    sync.Once
 	shared  *server // the process's server, nil when EnvURL is used
 	baseURL string  // admin URL of the server in use
@@ -36,6 +37,8 @@ var (
 // Call it from TestMain: func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }.
 func Run(m *testing.M) int {
 	code := m.Run()
+	mu.Lock()
+	defer mu.Unlock()
 	if shared != nil {
 		if err := shared.stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: stop postgres: %v\n", err)
@@ -89,6 +92,29 @@ func URL(t testing.TB) string {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return u
+}
+
+// Restart stops the process's server (a fast shutdown: every connection
+// ends), keeps it down for down, and starts it again on the same port with
+// the same data, for tests of what outlives a database restart. It fails
+// the test when the server is not this package's (STREAMHOUSE_TEST_POSTGRES_URL)
+// or not started yet (call URL first). Not for tests running in parallel
+// with others that use the server.
+func Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if shared == nil {
+		t.Fatalf("pgtest: Restart needs the server this package starts (URL first, and no %s)", EnvURL)
+	}
+	s := shared
+	s.halt()
+	time.Sleep(down)
+	ns, err := launchOn(s.bin, s.dir, s.data, s.cred, s.port)
+	if err != nil {
+		t.Fatalf("pgtest: restart postgres on port %d: %v", s.port, err)
+	}
+	shared = ns
 }
 
 func execAdmin(ctx context.Context, adminURL, sql string) error {

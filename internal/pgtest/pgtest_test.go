@@ -40,3 +40,30 @@ func TestURLGivesFreshDatabases(t *testing.T) {
 		t.Fatalf("second database sees %d tables named t (%v); want 0", n, err)
 	}
 }
+
+func TestRestartKeepsDataAndEndsConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	u := URL(t)
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE r (x int); INSERT INTO r VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	Restart(t, 100*time.Millisecond)
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("a connection from before the restart still works")
+	}
+	again, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatalf("connect after restart: %v", err)
+	}
+	defer again.Close(ctx)
+	var x int
+	if err := again.QueryRow(ctx, "SELECT x FROM r").Scan(&x); err != nil || x != 7 {
+		t.Fatalf("after restart read %d, %v; want 7", x, err)
+	}
+}

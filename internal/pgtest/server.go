@@ -30,6 +30,9 @@ type server struct {
 	cmd  *exec.Cmd
 	done chan error // receives the process's exit once
 	log  *bytes.Buffer
+
+	bin, data string // to start it again (Restart)
+	cred      *syscall.Credential
 }
 
 func (s *server) url(db string) string {
@@ -120,7 +123,12 @@ func launch(bin, dir, data string, cred *syscall.Credential) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{dir: dir, port: port, done: make(chan error, 1), log: new(bytes.Buffer)}
+	return launchOn(bin, dir, data, cred, port)
+}
+
+// launchOn starts postgres on port and waits until it answers.
+func launchOn(bin, dir, data string, cred *syscall.Credential, port int) (*server, error) {
+	s := &server{dir: dir, port: port, done: make(chan error, 1), log: new(bytes.Buffer), bin: bin, data: data, cred: cred}
 	// Durability settings are off: the data dies with the test.
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
@@ -154,9 +162,9 @@ func launch(bin, dir, data string, cred *syscall.Credential) (*server, error) {
 	}
 }
 
-// stop shuts postgres down (SIGINT: fast shutdown), waits for it, and removes
-// its folder. It keeps the folder if the process does not exit in time.
-func (s *server) stop() error {
+// halt shuts postgres down (SIGINT: fast shutdown, which ends every
+// connection) and waits for it.
+func (s *server) halt() {
 	_ = s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:
@@ -164,6 +172,11 @@ func (s *server) stop() error {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// stop halts postgres and removes its folder.
+func (s *server) stop() error {
+	s.halt()
 	if err := os.RemoveAll(s.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", s.dir, err)
 	}

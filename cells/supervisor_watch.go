@@ -27,6 +27,7 @@ type leaseUpdate struct {
 // connection is closed.
 func (a *Agent) watchLeases(ctx context.Context, out chan<- leaseUpdate) error {
 	for {
+		gen := a.nc.Stats().Reconnects
 		lw, err := a.leases.Watch(ctx)
 		if err != nil {
 			if done, err := a.watchFailed(ctx, err); done {
@@ -34,7 +35,9 @@ func (a *Agent) watchLeases(ctx context.Context, out chan<- leaseUpdate) error {
 			}
 			continue
 		}
-		err = a.followLeases(ctx, lw, out)
+		rctx, cancel := a.resyncCtx(ctx, gen)
+		err = a.followLeases(ctx, rctx, lw, out)
+		cancel()
 		_ = lw.Stop()
 		if done, err := a.watchFailed(ctx, err); done {
 			return err
@@ -42,14 +45,12 @@ func (a *Agent) watchLeases(ctx context.Context, out chan<- leaseUpdate) error {
 	}
 }
 
-// followLeases sends lw's snapshot and events until the next resync (nil),
-// ctx's end or a watch error.
-func (a *Agent) followLeases(ctx context.Context, lw *LeaseWatcher, out chan<- leaseUpdate) error {
+// followLeases sends lw's snapshot and events until rctx ends (nil: time to
+// resync), ctx's end or a watch error.
+func (a *Agent) followLeases(ctx, rctx context.Context, lw *LeaseWatcher, out chan<- leaseUpdate) error {
 	if !send(ctx, out, leaseUpdate{snapshot: lw.Snapshot()}) {
 		return ctx.Err()
 	}
-	rctx, cancel := context.WithTimeout(ctx, a.cfg.RebalanceInterval)
-	defer cancel()
 	for {
 		ev, err := lw.Next(rctx)
 		if err != nil {
@@ -66,10 +67,11 @@ func (a *Agent) followLeases(ctx context.Context, lw *LeaseWatcher, out chan<- l
 
 // watchAgents follows the heartbeat bucket and sends the supervisor the set
 // of live agents at start and whenever it changes (a heartbeat's renewal is
-// no change), until ctx ends. It returns an error only when the connection
-// is closed.
+// no change), until ctx ends, watching afresh as watchLeases does. It
+// returns an error only when the connection is closed.
 func (a *Agent) watchAgents(ctx context.Context, out chan<- map[string]bool) error {
 	for {
+		gen := a.nc.Stats().Reconnects
 		w, err := a.agents.WatchAll(ctx)
 		if err != nil {
 			if done, err := a.watchFailed(ctx, err); done {
@@ -77,7 +79,9 @@ func (a *Agent) watchAgents(ctx context.Context, out chan<- map[string]bool) err
 			}
 			continue
 		}
-		err = followAgents(ctx, w, out)
+		rctx, cancel := a.resyncCtx(ctx, gen)
+		err = followAgents(ctx, rctx, w, out)
+		cancel()
 		_ = w.Stop()
 		if done, err := a.watchFailed(ctx, err); done {
 			return err
@@ -85,13 +89,18 @@ func (a *Agent) watchAgents(ctx context.Context, out chan<- map[string]bool) err
 	}
 }
 
-func followAgents(ctx context.Context, w jetstream.KeyWatcher, out chan<- map[string]bool) error {
+// followAgents sends the live set after w's initial values and on every
+// change, until rctx ends (nil: time to resync), ctx's end or the watch's.
+func followAgents(ctx, rctx context.Context, w jetstream.KeyWatcher, out chan<- map[string]bool) error {
 	live := make(map[string]bool)
 	started := false
 	for {
 		var e jetstream.KeyValueEntry
 		select {
-		case <-ctx.Done():
+		case <-rctx.Done():
+			if ctx.Err() == nil {
+				return nil
+			}
 			return ctx.Err()
 		case u, ok := <-w.Updates():
 			if !ok {
@@ -114,6 +123,36 @@ func followAgents(ctx context.Context, w jetstream.KeyWatcher, out chan<- map[st
 			return ctx.Err()
 		}
 	}
+}
+
+// reconnectPoll is how often a watch checks whether the connection has
+// reconnected.
+const reconnectPoll = 250 * time.Millisecond
+
+// resyncCtx returns a context that ends with ctx, after RebalanceInterval,
+// or once the connection has reconnected since gen (its Reconnects count
+// when the watch began): a KV watcher does not survive a server restart —
+// nats.go's ordered consumer goes quiet, neither closed nor delivering (the
+// chaos test's NATS restart left agents counting a killed agent as live) —
+// so every watch starts afresh after a reconnect. Call cancel when done.
+func (a *Agent) resyncCtx(ctx context.Context, gen uint64) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.RebalanceInterval)
+	go func() { // ends with rctx
+		t := time.NewTicker(reconnectPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				if a.nc.Stats().Reconnects != gen {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return rctx, cancel
 }
 
 // watchFailed decides what follows a watch's end: done with nil when ctx

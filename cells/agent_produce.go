@@ -250,6 +250,8 @@ func produceCode(err error) wire.Code {
 	switch {
 	case errors.Is(err, partition.ErrBusy):
 		return wire.Busy
+	case errors.Is(err, partition.ErrOutcomeUnknown):
+		return wire.Unavailable // may be written: never resent blindly (NotOwner is)
 	case errors.Is(err, partition.ErrNotOwner), errors.Is(err, partition.ErrStopped):
 		return wire.NotOwner
 	case errors.Is(err, partition.ErrActorFailed):

@@ -68,6 +68,7 @@ func TestProduceCode(t *testing.T) {
 		{&partition.NotOwnerError{Err: registry.ErrEpochFenced}, wire.NotOwner},
 		{fmt.Errorf("x: %w", partition.ErrStopped), wire.NotOwner},
 		{partition.ErrActorFailed, wire.Unavailable},
+		{fmt.Errorf("%w (%v)", partition.ErrOutcomeUnknown, &partition.NotOwnerError{Err: registry.ErrEpochFenced}), wire.Unavailable},
 		{&partition.SequenceError{ProducerID: 1, Expected: 2, Got: 4}, wire.SequenceGap},
 		{fmt.Errorf("x: %w", partition.ErrProducerFenced), wire.ProducerFenced},
 		{fmt.Errorf("x: %w", partition.ErrInvalidBatch), wire.Invalid},

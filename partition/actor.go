@@ -30,6 +30,14 @@ var (
 	// acknowledged, though they may be durable: a new owner's takeover
 	// replays whatever the WAL holds.
 	ErrActorFailed = errors.New("partition actor failed")
+	// ErrOutcomeUnknown: the actor stopped (killed, fenced or failed) while
+	// the request's write was in flight — its WAL append, or in object mode
+	// the PUT and commit of its segment — so it may or may not be written.
+	// Unlike ErrNotOwner it does not say that nothing was written: only an
+	// idempotent producer may send it again (the router must not resend a
+	// plain request; a blind resend duplicated records in the chaos test).
+	// Comes wrapped with the actor's reason in the message.
+	ErrOutcomeUnknown = errors.New("write outcome unknown: the partition's owner stopped while writing it")
 	// errKilled is the cause of a NotOwnerError after Kill.
 	errKilled = errors.New("actor killed: lease lost")
 )

@@ -38,6 +38,7 @@ func (a *Actor) maybeFlush(force bool) {
 	entries := append([]tailEntry(nil), a.mu.tail[i:]...)
 	a.mu.Unlock()
 	s.flushing = true
+	s.flushLast = entries[len(entries)-1].last
 	committed := s.committed // read-only until this flush's result replaces it
 	a.jobs.Add(1)
 	go func() {

@@ -30,6 +30,7 @@ type actorState struct {
 	unflushedBytes int
 	unflushedSince time.Time // the oldest unflushed entry's time
 	flushing       bool      // a flush (put, commit, snapshot, trim) is under way
+	flushLast      int64     // the last offset of the segment being written
 	flushDone      chan flushResult
 	snapshotDue    bool   // wal mode: append a producer snapshot, then trim
 	trimBelow      uint64 // what to trim once the snapshot is in
@@ -133,12 +134,25 @@ func (a *Actor) exit(err error) {
 	for _, r := range a.in.close(err) {
 		r.done <- produceResult{err: err}
 	}
+	unknown := fmt.Errorf("%w (%v)", ErrOutcomeUnknown, err) // not %w: no longer "not the owner"
 	if s.appending != nil {
-		s.appending.answer(err) // outcome unknown: never acknowledged
+		// Only a fenced append surely did not land.
+		if errors.Is(err, ErrWALFenced) {
+			s.appending.answer(err)
+		} else {
+			s.appending.answer(unknown)
+		}
 		s.appending = nil
 	}
 	for _, g := range s.waiting {
-		g.answer(err)
+		// Object mode: a group in the segment being written may be
+		// committed, unless the registry refused the commit; later groups
+		// were never written.
+		if s.flushing && g.base <= s.flushLast && !errors.Is(err, registry.ErrEpochFenced) {
+			g.answer(unknown)
+		} else {
+			g.answer(err)
+		}
 	}
 	s.waiting = nil
 	a.cancel()

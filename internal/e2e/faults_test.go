@@ -16,13 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/streamhouse/streamhouse/cells"
-	"github.com/streamhouse/streamhouse/internal/pgtest"
-	"github.com/streamhouse/streamhouse/internal/s3test"
 	streamhousev1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
 )
 
@@ -81,98 +77,10 @@ func TestFaults(t *testing.T) {
 	// writing, and the router sent it again. Agents now take produce
 	// requests in one queue group (cells/agent_produce.go).
 	start := time.Now()
-	pgURL := pgtest.URL(t)
-	s3 := s3test.Start(t)
-	ns, err := cells.StartEmbeddedNATS(cells.EmbeddedNATSConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-
-	env := []string{
-		"STREAMHOUSE_CONFIG=", // never a developer's config file
-		"STREAMHOUSE_LOG_LEVEL=info",
-	}
-	common := []string{
-		"--cell", cellName,
-		"--nats-url", ns.ClientURL(),
-		"--registry", pgURL,
-		"--object-store", "s3://" + s3.Bucket + "/e2e",
-		"--s3-endpoint", s3.Endpoint,
-		"--s3-region", s3.Region,
-		"--s3-path-style",
-		"--s3-access-key-id", s3.AccessKey,
-		"--s3-secret-access-key", s3.Secret,
-	}
-	agents := map[string]*proc{}
-	var agentIDs []string
-	for i := 1; i <= 3; i++ {
-		id := fmt.Sprintf("a%d", i)
-		args := append([]string{"agent"}, common...)
-		args = append(args, "--agent-id", id, "--lease-ttl", leaseTTL.String(), "--health-addr", "127.0.0.1:0")
-		agents[id] = startProc(t, "agent-"+id, env, args...)
-		agentIDs = append(agentIDs, id)
-	}
-	rtArgs := append([]string{"router"}, common...)
-	rtArgs = append(rtArgs, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0")
-	rt := startProc(t, "router", env, rtArgs...)
-	for _, id := range agentIDs {
-		agents[id].waitReady(t, 60*time.Second)
-	}
-	rt.waitReady(t, 60*time.Second)
-	base := rt.addr["http:"]
+	c := startCell(t, 3, leaseTTL, budget, false)
+	agents, rt, base, runs, owned := c.agents, c.rt, c.base, c.runs, c.owned
 	t.Logf("cell up in %s: agents %v (pids %d %d %d), router pid %d http %s grpc %s",
-		time.Since(start).Round(time.Millisecond), agentIDs, agents["a1"].pid(), agents["a2"].pid(), agents["a3"].pid(), rt.pid(), base, rt.addr["grpc:"])
-
-	runs := []*topicRun{{mode: "wal"}, {mode: "object"}}
-	for _, r := range runs {
-		r.name = "e2e-" + r.mode
-		r.id = createTopic(t, base, r.name, r.mode)
-		r.l = newLedger(r.name, budget)
-	}
-	topicOf := map[int64]*topicRun{}
-	for _, r := range runs {
-		topicOf[r.id] = r
-	}
-
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ls := openLeases(t, nc, cellName)
-	// owned maps the leases to agent → topic → partitions.
-	owned := func() (map[string]map[*topicRun][]int32, int, error) {
-		h, err := ls.holders()
-		if err != nil {
-			return nil, 0, err
-		}
-		out := map[string]map[*topicRun][]int32{}
-		n := 0
-		for k, agent := range h {
-			key, err := cells.ParseLeaseKey(k)
-			if err != nil {
-				return nil, 0, err
-			}
-			r := topicOf[key.Topic]
-			if r == nil {
-				continue
-			}
-			if out[agent] == nil {
-				out[agent] = map[*topicRun][]int32{}
-			}
-			out[agent][r] = append(out[agent][r], key.Partition)
-			n++
-		}
-		return out, n, nil
-	}
-	waitFor(t, 30*time.Second, "every partition owned, every agent holding some", func() (bool, string) {
-		o, n, err := owned()
-		if err != nil {
-			return false, err.Error()
-		}
-		return n == 2*partitions && len(o) == 3, describeOwners(o)
-	})
+		time.Since(start).Round(time.Millisecond), c.agentIDs, agents["a1"].pid(), agents["a2"].pid(), agents["a3"].pid(), rt.pid(), base, rt.addr["grpc:"])
 
 	// Producers: per topic, HTTP goroutines and one WebSocket connection.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -80,6 +80,13 @@ func (c *TopicCache) Topic(ctx context.Context, tenant int64, name string) (regi
 		return e.topic, nil
 	}
 	v, err, _ := c.group.Do(k.String(), func() (any, error) {
+		// A load that finished between our miss and this call has put it.
+		c.mu.RLock()
+		e, ok := c.entries[k]
+		c.mu.RUnlock()
+		if ok && c.now().Sub(e.loaded) < c.ttl {
+			return e.topic, nil
+		}
 		t, err := c.load(ctx, tenant, name)
 		if err != nil {
 			return nil, err

@@ -24,6 +24,9 @@ func (a *Actor) maybeFlush(force bool) {
 	if s.flushing || s.unflushedBytes == 0 {
 		return
 	}
+	if a.cfg.FlushRequests > 0 && s.unflushedReqs >= a.cfg.FlushRequests {
+		force = true
+	}
 	if !force && s.unflushedBytes < a.cfg.FlushBytes {
 		if age := a.cfg.Now().Sub(s.unflushedSince); age < a.cfg.FlushAge {
 			s.timer.Reset(a.cfg.FlushAge - age)
@@ -39,6 +42,7 @@ func (a *Actor) maybeFlush(force bool) {
 	a.mu.Unlock()
 	s.flushing = true
 	s.flushLast = entries[len(entries)-1].last
+	s.unflushedReqs = 0 // every waiting group is in this flush
 	committed := s.committed // read-only until this flush's result replaces it
 	a.jobs.Add(1)
 	go func() {

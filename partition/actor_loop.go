@@ -26,6 +26,9 @@ type actorState struct {
 	appendDone chan walAppendResult
 
 	waiting []*actorGroup // object mode: groups awaiting their segment commit, in order
+	// unflushedReqs counts, in object mode, the requests of waiting groups
+	// not yet in a flush under way (FlushRequests).
+	unflushedReqs int
 
 	unflushedBytes int
 	unflushedSince time.Time // the oldest unflushed entry's time
@@ -249,6 +252,7 @@ func (a *Actor) startGroup() {
 	}
 	a.addUnflushed(tailEntry{base: grp.base, last: grp.last, at: a.cfg.Now(), data: entry})
 	s.waiting = append(s.waiting, grp)
+	s.unflushedReqs += len(grp.reqs)
 	a.maybeFlush(s.stopping)
 }
 

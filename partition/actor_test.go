@@ -641,3 +641,45 @@ func TestActorObjectModeFencedByEpoch(t *testing.T) {
 		}
 	})
 }
+
+// Object mode: once FlushRequests requests wait for a segment, it is
+// written at once rather than after FlushAge, since their senders can send
+// nothing more until answered.
+func TestActorObjectModeFlushesWhenRequestsWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newActorEnv(t, registry.DurabilityObject)
+		cfg := env.config(registry.DurabilityObject)
+		cfg.FlushAge = time.Hour
+		cfg.FlushRequests = 3
+		a := env.start(cfg)
+		start := time.Now()
+		errs := make(chan error, 3)
+		for _, v := range []string{"a", "b"} {
+			go func() {
+				_, err := a.Produce(context.Background(), plainReq(v))
+				errs <- err
+			}()
+		}
+		synctest.Wait()
+		select {
+		case err := <-errs:
+			t.Fatalf("answered with 2 of 3 requests waiting: %v", err)
+		default:
+		}
+		go func() {
+			_, err := a.Produce(context.Background(), plainReq("c"))
+			errs <- err
+		}()
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if waited := time.Since(start); waited >= time.Hour {
+			t.Fatalf("acknowledged after %s: waited for FlushAge", waited)
+		}
+		if a.HighWatermark() != 3 {
+			t.Fatalf("high watermark %d, want 3", a.HighWatermark())
+		}
+	})
+}

@@ -228,6 +228,7 @@ type tailEntry struct {
 	base, last int64
 	at         time.Time // when it was added: its flush age
 	data       []byte    // encoded batches, immutable
+	minTS      int64     // its records' smallest timestamp (batch headers keep only the first)
 }
 
 // Actor owns one partition: one goroutine that alone assigns offsets,

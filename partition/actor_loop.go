@@ -3,6 +3,7 @@ package partition
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/streamhouse/streamhouse/registry"
@@ -50,7 +51,8 @@ type actorGroup struct {
 	dups       []groupReq // retries of its idempotent batches, answered with it
 	entry      []byte     // the WAL entry (wal mode) or the encoded batches (object mode)
 	base, last int64
-	snapshot   bool // a producer snapshot entry, no requests
+	minTS      int64 // its records' smallest timestamp
+	snapshot   bool  // a producer snapshot entry, no requests
 }
 
 type groupReq struct {
@@ -201,7 +203,7 @@ func (a *Actor) startGroup() {
 	if wal {
 		entry = appendWALHeader(entry, walEntryData, a.epoch)
 	}
-	grp := &actorGroup{base: s.next}
+	grp := &actorGroup{base: s.next, minTS: math.MaxInt64}
 	now := a.cfg.Now().UnixMilli()
 	for _, r := range s.reqBuf {
 		idem := r.ProducerID >= 0
@@ -220,9 +222,11 @@ func (a *Actor) startGroup() {
 			}
 		}
 		for i := range r.Records {
-			if rec := &r.Records[i]; r.Timestamps == TimestampBroker || rec.Timestamp == 0 {
+			rec := &r.Records[i]
+			if r.Timestamps == TimestampBroker || rec.Timestamp == 0 {
 				rec.Timestamp = now
 			}
+			grp.minTS = min(grp.minTS, rec.Timestamp)
 		}
 		b := Batch{BaseOffset: s.next, ProducerID: NoProducer, ProducerEpoch: NoProducer, BaseSequence: NoProducer, Records: r.Records}
 		if idem {
@@ -250,7 +254,7 @@ func (a *Actor) startGroup() {
 		a.appendAsync(grp)
 		return
 	}
-	a.addUnflushed(tailEntry{base: grp.base, last: grp.last, at: a.cfg.Now(), data: entry})
+	a.addUnflushed(tailEntry{base: grp.base, last: grp.last, at: a.cfg.Now(), data: entry, minTS: grp.minTS})
 	s.waiting = append(s.waiting, grp)
 	s.unflushedReqs += len(grp.reqs)
 	a.maybeFlush(s.stopping)
@@ -298,7 +302,7 @@ func (a *Actor) appended(r walAppendResult) error {
 	if grp.snapshot {
 		a.startTrim(s.trimBelow)
 	} else {
-		a.addUnflushed(tailEntry{seq: r.seq, base: grp.base, last: grp.last, at: a.cfg.Now(), data: grp.entry[walEntryHeaderLen:]})
+		a.addUnflushed(tailEntry{seq: r.seq, base: grp.base, last: grp.last, at: a.cfg.Now(), data: grp.entry[walEntryHeaderLen:], minTS: grp.minTS})
 		a.publish(grp.last + 1)
 		grp.answer(nil)
 		s.prod.settle(grp)

@@ -125,14 +125,19 @@ func (p *producers) clone() *producers {
 // batches the state knows
 // already (from a snapshot written after them) are skipped.
 func (p *producers) replay(b *Batch) {
-	if b.ProducerID < 0 {
+	p.replayBatch(b.ProducerID, b.ProducerEpoch, b.BaseSequence, int32(len(b.Records)), b.BaseOffset)
+}
+
+// replayBatch is replay from a batch's header fields.
+func (p *producers) replayBatch(id int64, epoch int16, baseSeq, count int32, base int64) {
+	if id < 0 {
 		return
 	}
-	last := b.BaseSequence + int32(len(b.Records)) - 1
-	if st := p.m[b.ProducerID]; st != nil && (b.ProducerEpoch < st.epoch || b.ProducerEpoch == st.epoch && last <= st.lastSeq) {
+	last := baseSeq + count - 1
+	if st := p.m[id]; st != nil && (epoch < st.epoch || epoch == st.epoch && last <= st.lastSeq) {
 		return
 	}
-	p.record(b.ProducerID, b.ProducerEpoch, producerBatch{baseSeq: b.BaseSequence, count: int32(len(b.Records)), base: b.BaseOffset})
+	p.record(id, epoch, producerBatch{baseSeq: baseSeq, count: count, base: base})
 }
 
 // settle marks every remembered batch of grp durable.

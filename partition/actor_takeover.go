@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/streamhouse/streamhouse/objectstore"
 	"github.com/streamhouse/streamhouse/registry"
@@ -111,9 +112,12 @@ func (a *Actor) takeover(ctx context.Context) error {
 			return nil
 		}
 		dec.Reset()
-		first, last := int64(-1), int64(-1)
+		first, last, minTS := int64(-1), int64(-1), int64(math.MaxInt64)
 		err = decodeWALBatches(&dec, body, func(b *Batch) error {
 			s.prod.replay(b)
+			for i := range b.Records {
+				minTS = min(minTS, b.Records[i].Timestamp)
+			}
 			if first < 0 {
 				first = b.BaseOffset
 			} else if b.BaseOffset != last+1 {
@@ -131,7 +135,7 @@ func (a *Actor) takeover(ctx context.Context) error {
 		if first != s.next {
 			return fmt.Errorf("wal entry %d: %w", seq, corruptf(0, "starts at offset %d, want %d", first, s.next))
 		}
-		a.addUnflushed(tailEntry{seq: seq, base: first, last: last, at: now, data: bytes.Clone(body)})
+		a.addUnflushed(tailEntry{seq: seq, base: first, last: last, at: now, data: bytes.Clone(body), minTS: minTS})
 		s.next = last + 1
 		return nil
 	})

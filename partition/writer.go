@@ -69,17 +69,9 @@ func (w *SegmentWriter) Append(id ID, b *Batch) error {
 	if w.sealed {
 		return errors.New("append to a sealed segment writer")
 	}
-	if err := id.Validate(); err != nil {
+	cur, err := w.partitionAt(id, b.BaseOffset)
+	if err != nil {
 		return err
-	}
-	var cur *PartitionIndex
-	if n := len(w.parts); n > 0 && w.parts[n-1].ID == id {
-		cur = &w.parts[n-1]
-		if b.BaseOffset != cur.LastOffset+1 {
-			return fmt.Errorf("%w: partition %s: batch at offset %d, want %d", ErrNonContiguous, id, b.BaseOffset, cur.LastOffset+1)
-		}
-	} else if _, ok := w.seen[id]; ok {
-		return fmt.Errorf("%w: partition %s: its batches were followed by partition %s's and cannot resume", ErrNonContiguous, id, w.parts[n-1].ID)
 	}
 	pos := int64(len(w.buf))
 	buf, err := w.enc.AppendBatch(w.buf, b)
@@ -88,21 +80,79 @@ func (w *SegmentWriter) Append(id ID, b *Batch) error {
 	}
 	w.buf = buf
 	h := buf[pos:]
+	minTS := int64(binary.LittleEndian.Uint64(h[offFirstTS:]))
+	for i := range b.Records {
+		minTS = min(minTS, b.Records[i].Timestamp)
+	}
+	w.index(cur, id, pos, h, minTS)
+	return nil
+}
+
+// appendEncoded appends raw, one batch as an Encoder wrote it (a WAL
+// entry's), of partition id, without decoding it: the actor's flush copies
+// the batches it encoded when it took the requests instead of decoding and
+// encoding them again. minTS bounds its records' timestamps from below
+// (their batch header keeps only the first and the largest). The caller
+// vouches for raw; the checks are Append's: contiguity and order.
+func (w *SegmentWriter) appendEncoded(id ID, raw []byte, minTS int64) error {
+	if w.sealed {
+		return errors.New("append to a sealed segment writer")
+	}
+	if len(raw) < batchHeaderLen || int(binary.LittleEndian.Uint32(raw[offLength:]))+4 != len(raw) {
+		return fmt.Errorf("%w: partition %s: encoded batch of %d bytes with a bad length", ErrInvalidBatch, id, len(raw))
+	}
+	cur, err := w.partitionAt(id, int64(binary.LittleEndian.Uint64(raw[offBaseOffset:])))
+	if err != nil {
+		return err
+	}
+	pos := int64(len(w.buf))
+	w.buf = append(w.buf, raw...)
+	w.index(cur, id, pos, w.buf[pos:], minTS)
+	return nil
+}
+
+// reserve makes room for n more bytes of batches (and a small footer), so
+// that a writer of a known size grows its buffer once.
+func (w *SegmentWriter) reserve(n int) {
+	w.buf = grow(w.buf, n+n/64+TrailerLen+256)
+}
+
+// partitionAt checks that a batch of id at offset base may come next and
+// returns id's entry if it has one (nil for a new partition).
+func (w *SegmentWriter) partitionAt(id ID, base int64) (*PartitionIndex, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	n := len(w.parts)
+	if n > 0 && w.parts[n-1].ID == id {
+		cur := &w.parts[n-1]
+		if base != cur.LastOffset+1 {
+			return nil, fmt.Errorf("%w: partition %s: batch at offset %d, want %d", ErrNonContiguous, id, base, cur.LastOffset+1)
+		}
+		return cur, nil
+	}
+	if _, ok := w.seen[id]; ok {
+		return nil, fmt.Errorf("%w: partition %s: its batches were followed by partition %s's and cannot resume", ErrNonContiguous, id, w.parts[n-1].ID)
+	}
+	return nil, nil
+}
+
+// index accounts for the batch h just appended at pos: the partition's
+// range, offsets, timestamps and sparse index; cur is the partition's entry
+// if it has one already.
+func (w *SegmentWriter) index(cur *PartitionIndex, id ID, pos int64, h []byte, minTS int64) {
 	le := binary.LittleEndian
 	size := int64(len(h))
+	base := int64(le.Uint64(h[offBaseOffset:]))
 	firstTS, maxTS := int64(le.Uint64(h[offFirstTS:])), int64(le.Uint64(h[offMaxTS:]))
-	n := int64(len(b.Records))
+	n := int64(le.Uint32(h[offCount:]))
 	if cur == nil {
 		w.seen[id] = struct{}{}
 		w.parts = append(w.parts, PartitionIndex{
-			ID: id, Pos: pos, FirstOffset: b.BaseOffset, LastOffset: b.BaseOffset - 1,
-			MinTimestamp: firstTS, MaxTimestamp: maxTS,
+			ID: id, Pos: pos, FirstOffset: base, LastOffset: base - 1,
+			MinTimestamp: min(firstTS, minTS), MaxTimestamp: maxTS,
 		})
 		cur = &w.parts[len(w.parts)-1]
-	}
-	minTS := firstTS
-	for i := range b.Records {
-		minTS = min(minTS, b.Records[i].Timestamp)
 	}
 	cur.Size += size
 	cur.LastOffset += n
@@ -111,10 +161,9 @@ func (w *SegmentWriter) Append(id ID, b *Batch) error {
 	cur.MinTimestamp = min(cur.MinTimestamp, minTS)
 	cur.MaxTimestamp = max(cur.MaxTimestamp, maxTS)
 	if k := len(cur.index); k == 0 || pos-cur.index[k-1].pos >= int64(w.cfg.IndexInterval) {
-		cur.index = append(cur.index, indexEntry{offset: b.BaseOffset, pos: pos})
+		cur.index = append(cur.index, indexEntry{offset: base, pos: pos})
 	}
 	cur.index[len(cur.index)-1].maxTS = cur.MaxTimestamp
-	return nil
 }
 
 // setProducers records snap, a producer snapshot as of the partition's last

@@ -29,7 +29,7 @@ func encodedEntry(t testing.TB, bs []Batch) ([]byte, int64) {
 // appendEntry walks an entry's batches into w with appendEncoded.
 func appendEntry(w *SegmentWriter, id ID, entry []byte, minTS int64) error {
 	for p := 0; p < len(entry); {
-		n := int(uint32(entry[p]) | uint32(entry[p+1])<<8 | uint32(entry[p+2])<<16 | uint32(entry[p+3])<<24) + 4
+		n := int(uint32(entry[p])|uint32(entry[p+1])<<8|uint32(entry[p+2])<<16|uint32(entry[p+3])<<24) + 4
 		if err := w.appendEncoded(id, entry[p:p+n], minTS); err != nil {
 			return err
 		}

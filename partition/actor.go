@@ -415,7 +415,7 @@ func (a *Actor) ReadTail(offset int64, maxBytes int) ([]Batch, bool) {
 	}
 	a.mu.Unlock()
 
-	var dec Decoder
+	dec := Decoder{skipCRC: true} // our own bytes, in memory
 	var out []Batch
 	n = 0
 	for _, e := range picked {

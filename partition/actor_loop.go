@@ -139,29 +139,55 @@ func (a *Actor) exit(err error) {
 	for _, r := range a.in.close(err) {
 		r.done <- produceResult{err: err}
 	}
+	// Let the jobs under way finish, so that a write in flight has an
+	// outcome to answer with where it has one.
+	a.cancel()
+	a.jobs.Wait()
 	unknown := fmt.Errorf("%w (%v)", ErrOutcomeUnknown, err) // not %w: no longer "not the owner"
 	if s.appending != nil {
-		// Only a fenced append surely did not land.
-		if errors.Is(err, ErrWALFenced) {
-			s.appending.answer(err)
-		} else {
+		var r walAppendResult
+		got := false
+		select {
+		case r = <-s.appendDone:
+			got = true
+		default:
+		}
+		switch {
+		case got && r.err == nil:
+			// Landed before any other owner's marker: the next owner
+			// replays it, so it is durable.
+			s.appending.answer(nil)
+		case got && errors.Is(r.err, ErrWALFenced), !got && errors.Is(err, ErrWALFenced):
+			s.appending.answer(err) // refused: not written
+		default:
 			s.appending.answer(unknown)
 		}
 		s.appending = nil
 	}
+	var fr flushResult
+	gotFlush := false
+	select {
+	case fr = <-s.flushDone:
+		gotFlush = true
+	default:
+	}
 	for _, g := range s.waiting {
-		// Object mode: a group in the segment being written may be
-		// committed, unless the registry refused the commit; later groups
-		// were never written.
-		if s.flushing && g.base <= s.flushLast && !errors.Is(err, registry.ErrEpochFenced) {
+		// Object mode: a group in the segment being written is durable if
+		// its commit landed, not written if the registry refused it, and
+		// of unknown outcome otherwise; later groups were never written.
+		inFlush := s.flushing && g.base <= s.flushLast
+		switch {
+		case inFlush && gotFlush && fr.err == nil:
+			g.answer(nil)
+		case inFlush && (gotFlush && errors.Is(fr.err, registry.ErrEpochFenced) || !gotFlush && errors.Is(err, registry.ErrEpochFenced)):
+			g.answer(err)
+		case inFlush:
 			g.answer(unknown)
-		} else {
+		default:
 			g.answer(err)
 		}
 	}
 	s.waiting = nil
-	a.cancel()
-	a.jobs.Wait()
 	close(a.done)
 }
 

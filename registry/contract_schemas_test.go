@@ -2,6 +2,7 @@ package registry
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -116,6 +117,8 @@ func testSchemas(t *testing.T, s Store) {
 		_, err := s.RegisterSchema(ctx, tn.ID, subject, a)
 		wantErr(t, "RegisterSchema bad subject", err, ErrInvalid, "subject")
 	}
+	t.Run("UsagesAndSettings", func(t *testing.T) { testSchemaUsagesAndSettings(t, s) })
+	t.Run("IfLatest", func(t *testing.T) { testSchemaIfLatest(t, s) })
 }
 
 func testSchemaDeletion(t *testing.T, s Store) {
@@ -242,5 +245,120 @@ func testSchemaReferences(t *testing.T, s Store) {
 	wantErr(t, "register with a dangling reference", err, ErrNotFound, "missing.proto")
 	if l, _ := s.ListSubjects(ctx, tn.ID, true); !slices.Equal(l, []string{"common", "m"}) {
 		t.Errorf("refused registration left subjects %q", l)
+	}
+}
+
+// testSchemaUsagesAndSettings runs inside testSchemas (on its own tenant):
+// which subject versions hold an id, and the per-subject and tenant-wide
+// settings behind /config and /mode.
+func testSchemaUsagesAndSettings(t *testing.T, s Store) {
+	ctx := t.Context()
+	tn := mustTenant(t, s, "settings")
+	a := SchemaSpec{Type: SchemaAvro, Text: avroA}
+	a1, err := s.RegisterSchema(ctx, tn.ID, "s", a)
+	noErr(t, "register a", err)
+	_, err = s.RegisterSchema(ctx, tn.ID, "r", a)
+	noErr(t, "register a under r", err)
+	_, err = s.RegisterSchema(ctx, tn.ID, "s", SchemaSpec{Type: SchemaAvro, Text: avroB})
+	noErr(t, "register b", err)
+	_, err = s.RegisterSchema(ctx, tn.ID, "s", a)
+	noErr(t, "register a again", err)
+
+	usages, err := s.SchemaUsages(ctx, tn.ID, a1.Schema.ID, false)
+	noErr(t, "SchemaUsages", err)
+	if want := []SchemaUsage{{"r", 1, false}, {"s", 1, false}}; !slices.Equal(usages, want) {
+		t.Errorf("SchemaUsages = %+v, want %+v", usages, want)
+	}
+	noErr(t, "soft delete s v1", s.DeleteSchemaVersion(ctx, tn.ID, "s", 1, false))
+	usages, err = s.SchemaUsages(ctx, tn.ID, a1.Schema.ID, false)
+	noErr(t, "SchemaUsages after soft delete", err)
+	if want := []SchemaUsage{{"r", 1, false}}; !slices.Equal(usages, want) {
+		t.Errorf("live SchemaUsages = %+v, want %+v", usages, want)
+	}
+	usages, err = s.SchemaUsages(ctx, tn.ID, a1.Schema.ID, true)
+	noErr(t, "SchemaUsages with deleted", err)
+	if want := []SchemaUsage{{"r", 1, false}, {"s", 1, true}}; !slices.Equal(usages, want) {
+		t.Errorf("all SchemaUsages = %+v, want %+v", usages, want)
+	}
+	_, err = s.SchemaUsages(ctx, tn.ID, a1.Schema.ID+100, true)
+	wantErr(t, "SchemaUsages unknown id", err, ErrNotFound)
+
+	_, err = s.SchemaSetting(ctx, tn.ID, "", SchemaCompatibilitySetting)
+	wantErr(t, "unset global setting", err, ErrNotFound)
+	noErr(t, "set global", s.SetSchemaSetting(ctx, tn.ID, "", SchemaCompatibilitySetting, "FULL"))
+	noErr(t, "set subject", s.SetSchemaSetting(ctx, tn.ID, "s", SchemaCompatibilitySetting, "NONE"))
+	noErr(t, "set subject mode", s.SetSchemaSetting(ctx, tn.ID, "s", SchemaModeSetting, "READONLY"))
+	noErr(t, "set subject validation", s.SetSchemaSetting(ctx, tn.ID, "s", SchemaValidationSetting, "STRICT"))
+	noErr(t, "overwrite global", s.SetSchemaSetting(ctx, tn.ID, "", SchemaCompatibilitySetting, "FORWARD"))
+	for _, c := range []struct {
+		subject string
+		kind    SchemaSettingKind
+		want    string
+	}{{"", SchemaCompatibilitySetting, "FORWARD"}, {"s", SchemaCompatibilitySetting, "NONE"}, {"s", SchemaModeSetting, "READONLY"},
+		{"s", SchemaValidationSetting, "STRICT"}} {
+		got, err := s.SchemaSetting(ctx, tn.ID, c.subject, c.kind)
+		noErr(t, "SchemaSetting", err)
+		if got != c.want {
+			t.Errorf("%s of %q = %q, want %q", c.kind, c.subject, got, c.want)
+		}
+	}
+	_, err = s.SchemaSetting(ctx, tn.ID, "r", SchemaCompatibilitySetting)
+	wantErr(t, "unset subject setting", err, ErrNotFound)
+	other := mustTenant(t, s, "settings-other")
+	_, err = s.SchemaSetting(ctx, other.ID, "", SchemaCompatibilitySetting)
+	wantErr(t, "settings are per tenant", err, ErrNotFound)
+
+	noErr(t, "remove subject setting", s.SetSchemaSetting(ctx, tn.ID, "s", SchemaCompatibilitySetting, ""))
+	_, err = s.SchemaSetting(ctx, tn.ID, "s", SchemaCompatibilitySetting)
+	wantErr(t, "removed setting", err, ErrNotFound)
+	wantErr(t, "remove again", s.SetSchemaSetting(ctx, tn.ID, "s", SchemaCompatibilitySetting, ""), ErrNotFound)
+	if got, _ := s.SchemaSetting(ctx, tn.ID, "s", SchemaModeSetting); got != "READONLY" {
+		t.Errorf("mode after removing compatibility = %q", got)
+	}
+
+	wantErr(t, "unknown tenant", s.SetSchemaSetting(ctx, tn.ID+100, "", SchemaModeSetting, "READONLY"), ErrNotFound)
+	wantErr(t, "unknown kind", s.SetSchemaSetting(ctx, tn.ID, "", "colour", "red"), ErrInvalid, "schema setting")
+	wantErr(t, "long value", s.SetSchemaSetting(ctx, tn.ID, "", SchemaModeSetting, strings.Repeat("X", MaxSchemaSettingLen+1)),
+		ErrInvalid, "limit is 64")
+	wantErr(t, "space in value", s.SetSchemaSetting(ctx, tn.ID, "", SchemaModeSetting, "READ ONLY"), ErrInvalid, "printable")
+	wantErr(t, "bad subject", s.SetSchemaSetting(ctx, tn.ID, "a\x00b", SchemaModeSetting, "READONLY"), ErrInvalid, "subject")
+}
+
+// testSchemaIfLatest: a registration conditioned on the subject's latest
+// live version, which makes check-then-register safe across processes.
+func testSchemaIfLatest(t *testing.T, s Store) {
+	ctx := t.Context()
+	tn := mustTenant(t, s, "if-latest")
+	at := func(v int) *int { return &v }
+	a := SchemaSpec{Type: SchemaAvro, Text: avroA}
+	b := SchemaSpec{Type: SchemaAvro, Text: avroB}
+	_, err := s.RegisterSchema(ctx, tn.ID, "s", SchemaSpec{Type: SchemaAvro, Text: avroA, IfLatest: at(1)})
+	wantErr(t, "first version expecting latest 1", err, ErrLatestMoved, "is 0, not 1")
+	a.IfLatest = at(0)
+	a1, err := s.RegisterSchema(ctx, tn.ID, "s", a)
+	noErr(t, "first version expecting none", err)
+	// A schema already held comes back whatever IfLatest says.
+	if again, err := s.RegisterSchema(ctx, tn.ID, "s", a); err != nil || again.Version != 1 || again.Schema.ID != a1.Schema.ID {
+		t.Errorf("re-register with a stale IfLatest = %+v, %v", again, err)
+	}
+	b.IfLatest = at(0)
+	_, err = s.RegisterSchema(ctx, tn.ID, "s", b)
+	wantErr(t, "stale IfLatest", err, ErrLatestMoved)
+	if v, _ := s.ListVersions(ctx, tn.ID, "s", true); !slices.Equal(v, []int{1}) {
+		t.Errorf("refused registration left versions %v", v)
+	}
+	b.IfLatest = at(1)
+	b2, err := s.RegisterSchema(ctx, tn.ID, "s", b)
+	noErr(t, "IfLatest 1", err)
+	if b2.Version != 2 {
+		t.Errorf("b = %+v, want version 2", b2)
+	}
+	// Soft-deleted versions do not count as the latest.
+	noErr(t, "soft delete v2", s.DeleteSchemaVersion(ctx, tn.ID, "s", 2, false))
+	c := SchemaSpec{Type: SchemaJSON, Text: `{}`, IfLatest: at(1)}
+	c3, err := s.RegisterSchema(ctx, tn.ID, "s", c)
+	noErr(t, "IfLatest after a soft delete", err)
+	if c3.Version != 3 {
+		t.Errorf("c = %+v, want version 3", c3)
 	}
 }

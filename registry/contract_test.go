@@ -45,6 +45,14 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		{"FencingRace", testFencingRace},
 		{"PackedCommitRace", testPackedCommitRace},
 		{"SharedObjectRace", testSharedObjectRace},
+		{"TenantSettings", testTenantSettings},
+		{"Users", testUsers},
+		{"Memberships", testMemberships},
+		{"APIKeys", testAPIKeys},
+		{"Sessions", testSessions},
+		{"Audit", testAudit},
+		{"AccountsIsolation", testAccountsIsolation},
+		{"AccountsRace", testAccountsRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,8 +31,25 @@ var (
 	// an object is still referenced: one empty-valued key per segment row.
 	bktObjectRefs = []byte("object_refs") // len(key)(4) object-key segment-key → empty
 
+	// Accounts (accounts.go). Users, and API keys and sessions by their
+	// public id, are not under a tenant: a user may belong to several, and
+	// an authenticator looks a key up before it knows the tenant.
+	bktTenantSettings = []byte("tenant_settings") // tenant                    → tenantSettingsRec
+	bktUsers          = []byte("users")           // user                      → userRec; its sequence numbers users
+	bktUserEmails     = []byte("user_emails")     // lowercased email          → user
+	bktMembers        = []byte("members")         // tenant user               → memberRec
+	bktUserTenants    = []byte("user_tenants")    // user tenant               → empty
+	bktAPIKeys        = []byte("api_keys")        // key id                    → apiKeyRec
+	bktTenantAPIKeys  = []byte("tenant_api_keys") // tenant key-id             → empty
+	bktSessions       = []byte("sessions")        // session id                → sessionRec
+	bktUserSessions   = []byte("user_sessions")   // user session-id           → empty
+	bktAudit          = []byte("audit")           // tenant id                 → auditRec
+	bktAuditIDs       = []byte("audit_ids")       // tenant                    → last audit id given
+
 	allBuckets = [][]byte{bktTenants, bktTenantNames, bktTopics, bktTopicNames, bktPartitions,
-		bktSegments, bktOffsets, bktSchemas, bktSchemaFPs, bktSchemaIDs, bktSubjects, bktObjectRefs}
+		bktSegments, bktOffsets, bktSchemas, bktSchemaFPs, bktSchemaIDs, bktSubjects, bktObjectRefs,
+		bktTenantSettings, bktUsers, bktUserEmails, bktMembers, bktUserTenants, bktAPIKeys,
+		bktTenantAPIKeys, bktSessions, bktUserSessions, bktAudit, bktAuditIDs}
 )
 
 type tenantRec struct {
@@ -89,6 +106,54 @@ type versionRec struct {
 	SchemaID int64 `json:"schema_id"`
 	Deleted  bool  `json:"deleted,omitempty"`
 	Created  int64 `json:"created"` // unix µs
+}
+
+type tenantSettingsRec struct {
+	DisplayName string `json:"display_name"`
+	Plan        string `json:"plan"`
+	Status      string `json:"status"`
+	Updated     int64  `json:"updated"` // unix µs
+}
+
+type userRec struct {
+	Email        string `json:"email"`
+	PasswordHash string `json:"password_hash"`
+	Created      int64  `json:"created"` // unix µs
+}
+
+type memberRec struct {
+	Role    string `json:"role"`
+	Created int64  `json:"created"` // unix µs
+}
+
+// Times of 0 in apiKeyRec and sessionRec mean unset.
+type apiKeyRec struct {
+	Tenant    int64  `json:"tenant"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Hash      []byte `json:"hash"`
+	Expires   int64  `json:"expires,omitempty"` // unix µs
+	CreatedBy int64  `json:"created_by,omitempty"`
+	Created   int64  `json:"created"`             // unix µs
+	Revoked   int64  `json:"revoked,omitempty"`   // unix µs
+	LastUsed  int64  `json:"last_used,omitempty"` // unix µs
+}
+
+type sessionRec struct {
+	User    int64  `json:"user"`
+	Tenant  int64  `json:"tenant"`
+	Hash    []byte `json:"hash"`
+	Expires int64  `json:"expires"`           // unix µs
+	Created int64  `json:"created"`           // unix µs
+	Revoked int64  `json:"revoked,omitempty"` // unix µs
+}
+
+type auditRec struct {
+	At     int64  `json:"at"` // unix µs
+	Actor  string `json:"actor"`
+	Action string `json:"action"`
+	Target string `json:"target,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Key building. Ids and offsets are non-negative, so their big-endian bytes

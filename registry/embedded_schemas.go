@@ -25,6 +25,15 @@ func (e *Embedded) RegisterSchema(ctx context.Context, tenant int64, subject str
 			out = sv
 			return err
 		}
+		if spec.IfLatest != nil {
+			live, err := listVersions(tx, tenant, subject, func(r versionRec) bool { return !r.Deleted })
+			if err != nil {
+				return err
+			}
+			if latest := lastOr0(live); latest != *spec.IfLatest {
+				return fmt.Errorf("latest live version is %d, not %d: %w", latest, *spec.IfLatest, ErrLatestMoved)
+			}
+		}
 		for _, r := range spec.References {
 			if _, err := getSubjectVersion(tx, tenant, r.Subject, r.Version, false); err != nil {
 				return fmt.Errorf("reference %q: %w", r.Name, err)

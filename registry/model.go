@@ -183,6 +183,12 @@ type SchemaSpec struct {
 	// and share an id. Empty means Text itself.
 	Canonical  string
 	References []SchemaReference
+	// IfLatest, when set, lets RegisterSchema add a version only while the
+	// subject's highest live version is *IfLatest (0: none is live), so that
+	// a compatibility check made against it still holds; else
+	// ErrLatestMoved. A schema the subject already holds is returned as
+	// always. Not part of the schema's identity.
+	IfLatest *int
 }
 
 // Schema is a registered schema; its ID is unique within the tenant, fits
@@ -203,6 +209,27 @@ type SubjectVersion struct {
 	Deleted bool // soft-deleted
 	Schema  Schema
 }
+
+// SchemaUsage is one subject version that holds a schema.
+type SchemaUsage struct {
+	Subject string
+	Version int
+	Deleted bool // soft-deleted
+}
+
+// SchemaSettingKind names a schema registry setting, kept per subject or
+// tenant-wide (subject ""). The store keeps values as given; what a valid
+// value is belongs to the schema registry.
+type SchemaSettingKind string
+
+const (
+	SchemaCompatibilitySetting SchemaSettingKind = "compatibility" // BACKWARD, FULL_TRANSITIVE, ...
+	SchemaModeSetting          SchemaSettingKind = "mode"          // READWRITE, READONLY
+	SchemaValidationSetting    SchemaSettingKind = "validation"    // produce-time checks of a <topic>-key or -value subject
+)
+
+// MaxSchemaSettingLen is the longest schema setting value accepted, in bytes.
+const MaxSchemaSettingLen = 64
 
 // LatestVersion asks SubjectVersion for the highest version.
 const LatestVersion = -1

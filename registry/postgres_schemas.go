@@ -26,6 +26,18 @@ func (p *Postgres) RegisterSchema(ctx context.Context, tenant int64, subject str
 		if out, err = findPgLiveVersion(ctx, tx, tenant, subject, fp); !errors.Is(err, pgx.ErrNoRows) {
 			return err // found (nil) or failed
 		}
+		if spec.IfLatest != nil {
+			// The tenant's row lock above keeps other schema writes out
+			// until this transaction ends.
+			var latest int
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM subject_versions
+				WHERE tenant_id = $1 AND subject = $2 AND NOT deleted`, tenant, subject).Scan(&latest); err != nil {
+				return err
+			}
+			if latest != *spec.IfLatest {
+				return fmt.Errorf("latest live version is %d, not %d: %w", latest, *spec.IfLatest, ErrLatestMoved)
+			}
+		}
 		for _, r := range spec.References {
 			if _, err := getPgSubjectVersion(ctx, tx, tenant, r.Subject, r.Version, false); err != nil {
 				return fmt.Errorf("reference %q: %w", r.Name, err)

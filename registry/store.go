@@ -17,6 +17,7 @@ type Store interface {
 	SegmentIndex
 	Offsets
 	Schemas
+	Accounts // in accounts.go
 	// Close releases the store's connections or file. Calls after Close fail.
 	Close() error
 }
@@ -184,7 +185,8 @@ type Offsets interface {
 
 // Schemas is the tenant-scoped store under the schema registry API. Whether
 // two texts are the same schema is decided by the caller, through
-// SchemaSpec.Canonical; compatibility rules live in registry/schema.
+// SchemaSpec.Canonical; compatibility rules live in the top-level schema/
+// package, which serves the Confluent API on this interface.
 type Schemas interface {
 	// RegisterSchema files spec under subject and returns its version. If the
 	// subject already has a live version of the same schema (equal type,
@@ -222,4 +224,16 @@ type Schemas interface {
 	// (permanent true; else ErrInvalid), returning the versions it deleted.
 	// Nothing to delete gives ErrNotFound.
 	DeleteSubject(ctx context.Context, tenant int64, subject string, permanent bool) ([]int, error)
+	// SchemaUsages returns the subject versions holding the schema id (live
+	// ones, or all if includeDeleted), sorted by subject, then version. An id
+	// with none gives ErrNotFound.
+	SchemaUsages(ctx context.Context, tenant, id int64, includeDeleted bool) ([]SchemaUsage, error)
+	// SchemaSetting returns the setting of the subject (subject "": the
+	// tenant-wide one); a setting never set gives ErrNotFound.
+	SchemaSetting(ctx context.Context, tenant int64, subject string, kind SchemaSettingKind) (string, error)
+	// SetSchemaSetting sets the setting of the subject (subject "": the
+	// tenant-wide one), or removes it when value is "" (ErrNotFound if it was
+	// not set). Values are 1 to MaxSchemaSettingLen printable ASCII bytes.
+	// Unknown tenant: ErrNotFound.
+	SetSchemaSetting(ctx context.Context, tenant int64, subject string, kind SchemaSettingKind, value string) error
 }

@@ -29,16 +29,34 @@ lint:
     go tool staticcheck ./...
     go test -count 1 ./internal/lint/
 
-# Run every benchmark and print the results as a table (bench.txt keeps the raw output).
+# Run every benchmark and print the results as a table (bench.txt keeps the raw output), then the cell benchmark.
 bench:
     go test -run '^$' -bench . -benchmem -count 5 -timeout 15m ./... | tee bench.txt
     go run ./internal/benchtable -ref encode=lz4-compress -ref decode=lz4-decompress -ref wal=raw-async < bench.txt
+    just bench-cell
+
+# Load a real dev cell through its public APIs (produce, consume, end to end, memory, PUTs per GB) beside its floors; table in bench-cell.md (about 5 minutes; `just bench-cell --help` for the matrix).
+bench-cell *args:
+    go run ./cmd/streambench --out bench-cell.md {{args}}
+
+# Build the console (dashboard/web, TypeScript) into dashboard/dist, which the binary embeds: commit the result.
+web:
+    cd dashboard/web && npm ci --no-audit --no-fund && npm run build
+
+# Fail when the committed console build (dashboard/dist) is not what dashboard/web builds now.
+web-check:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+    cd dashboard/web && npm ci --no-audit --no-fund >/dev/null && CONSOLE_OUT="$out" npm run --silent build
+    diff -r "$out" ../dist || { echo "dashboard/dist is stale: run 'just web' and commit it" >&2; exit 1; }
 
 # Fuzz the segment decoder (default 60s; `just fuzz 5m`).
 fuzz time="60s":
     go test -run '^$' -fuzz '^FuzzDecodeSegment$' -fuzztime {{time}} ./partition/
 
-# Install what the tests need and is missing: versitygw (go install) and, as root on Debian, PostgreSQL.
+# Install what the tests need and is missing: versitygw (go install) and, as root on Debian, PostgreSQL and Chromium.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -53,6 +71,15 @@ deps:
         else
             echo "PostgreSQL is missing: install it (Debian: sudo apt-get install postgresql; macOS: brew install postgresql)" >&2
             echo "or point the tests at a server with STREAMHOUSE_TEST_POSTGRES_URL=postgres://..." >&2
+            exit 1
+        fi
+    fi
+    if ! command -v chromium >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "installing Chromium from Debian's packages (the console's browser test)"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        else
+            echo "Chromium is missing (the console's browser test): install it (Debian: sudo apt-get install chromium)" >&2
             exit 1
         fi
     fi
@@ -76,3 +103,7 @@ gen:
         --go_out=proto --go_opt=paths=source_relative \
         --go-grpc_out=proto --go-grpc_opt=paths=source_relative \
         proto/streamhouse/v1/*.proto
+
+# The long fault-injection run: every fault of internal/e2e's TestChaos 20 times (about 25 minutes; `just chaos 5` for fewer), table in chaos-report.md.
+chaos rounds="20": deps
+    STREAMHOUSE_CHAOS_ROUNDS={{rounds}} STREAMHOUSE_CHAOS_REPORT={{justfile_directory()}}/chaos-report.md go test -count 1 -timeout 90m -run '^TestChaos$' -v ./internal/e2e/ | grep -v '^=== ' | tee chaos.log | grep -E '^\s+chaos_test|^---|^ok|^FAIL|\|'

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streamhouse/streamhouse/objectstore"
@@ -133,6 +134,11 @@ type AgentConfig struct {
 
 	// Logger receives the agent's events. The default discards them.
 	Logger *slog.Logger
+
+	// Metrics, if set, receives the agent's instruments (agent_metrics.go):
+	// partitions owned, lease acquisitions and losses. The partition
+	// actors' and the fetcher's are Actor's and Fetch.Fetcher's. Nil: none.
+	Metrics prometheus.Registerer
 }
 
 // EnsureDefaults fills in the zero fields that have a default.
@@ -216,8 +222,10 @@ type Agent struct {
 	agents jetstream.KeyValue
 	fetch  *FetchServer
 
-	kick    chan struct{} // buffered 1: re-read the registry and rebalance now
-	running atomic.Bool
+	kick     chan struct{} // buffered 1: re-read the registry and rebalance now
+	running  atomic.Bool
+	assigned atomic.Bool // the first assignment pass is done (Assigned)
+	metrics  *agentMetrics
 
 	mu struct {
 		sync.Mutex
@@ -264,6 +272,9 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		kick:   make(chan struct{}, 1),
 	}
 	a.mu.owned = make(map[LeaseKey]*partition.Actor)
+	if a.metrics, err = newAgentMetrics(cfg.Metrics, a); err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
 	fcfg := cfg.Fetch
 	fcfg.Lookup = func(id partition.ID) *partition.Actor {
 		return a.Actor(LeaseKey{Tenant: id.Tenant, Topic: id.Topic, Partition: id.Partition})

@@ -254,6 +254,7 @@ func (s *supervisor) rebalance(ctx context.Context) {
 			want--
 		}
 	}
+	s.a.assigned.Store(true)
 }
 
 // acquire takes the lease on key and starts the partition's slot.
@@ -271,6 +272,7 @@ func (s *supervisor) acquire(ctx context.Context, key LeaseKey) bool {
 		return false
 	}
 	s.holders[key] = s.a.cfg.AgentID
+	s.a.metrics.acquired()
 	delete(s.freeSince, key)
 	sl := newSlot(s.workCtx, s.a, key, s.parts[key], lease)
 	s.slots[key] = sl

@@ -136,6 +136,8 @@ func (sl *slot) run() {
 	cfg.WAL = nil
 	if sl.durability != registry.DurabilityObject {
 		cfg.WAL = a.wal.Partition(sl.id)
+	} else if cfg.FlushRequests == 0 {
+		cfg.FlushRequests = a.cfg.ProduceLanes // every lane waiting: flush now
 	}
 	cfg.Store = a.cfg.Store
 	cfg.Registry = a.cfg.Registry
@@ -184,6 +186,9 @@ func (sl *slot) run() {
 		case <-sl.killCh: // no connection: the lease lapses
 		default:
 			sl.release() // a lease that lapsed locally may still be ours
+		}
+		if ka.err != nil {
+			a.metrics.lost()
 		}
 		sl.log.Warn("partition lost", "err", ka.err)
 	case <-actor.Done(): // fenced or failed

@@ -110,7 +110,7 @@ func TestS3ConfigDefaults(t *testing.T) {
 	want := S3Config{
 		Region: "us-east-1", MaxAttempts: 5, RetryBaseDelay: 100 * time.Millisecond,
 		RetryMaxBackoff: 5 * time.Second, MultipartThreshold: 16 << 20, PartSize: 8 << 20,
-		PartConcurrency: 4, RequestTimeout: 30 * time.Second,
+		PartConcurrency: 4, RequestTimeout: 10 * time.Second,
 	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)

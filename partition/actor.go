@@ -126,6 +126,9 @@ type ActorConfig struct {
 	Now func() time.Time
 	// Logger receives the actor's events; the default discards them.
 	Logger *slog.Logger
+	// Metrics, if set, receives batch, flush and WAL backlog figures
+	// (metrics.go); share one among a process's actors. Nil: none.
+	Metrics *Metrics
 }
 
 // EnsureDefaults fills unset fields with their defaults.

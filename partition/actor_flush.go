@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/streamhouse/streamhouse/registry"
 )
@@ -48,7 +49,11 @@ func (a *Actor) maybeFlush(force bool) {
 	a.jobs.Add(1)
 	go func() {
 		defer a.jobs.Done()
+		start := time.Now()
 		seg, prod, err := a.writeSegment(a.ctx, entries, committed)
+		if err == nil {
+			a.cfg.Metrics.flush(seg.ObjectSize, time.Since(start))
+		}
 		s.flushDone <- flushResult{seg: seg, prod: prod, err: err}
 	}()
 }
@@ -79,6 +84,7 @@ func (a *Actor) flushed(r flushResult) error {
 		}
 	}
 	a.mu.Unlock()
+	a.setBacklog(s.unflushedBytes)
 	a.shrinkTail(s.flushed)
 	if !a.in.empty() {
 		a.kick() // the backlog may have held the inbox back

@@ -32,6 +32,7 @@ type actorState struct {
 	unflushedReqs int
 
 	unflushedBytes int
+	backlog        int       // unflushedBytes as last added to the WAL backlog gauge (setBacklog)
 	unflushedSince time.Time // the oldest unflushed entry's time
 	flushing       bool      // a flush (put, commit, snapshot, trim) is under way
 	flushLast      int64     // the last offset of the segment being written
@@ -188,6 +189,7 @@ func (a *Actor) exit(err error) {
 		}
 	}
 	s.waiting = nil
+	a.setBacklog(0) // no longer this process's to flush
 	close(a.done)
 }
 
@@ -276,6 +278,7 @@ func (a *Actor) startGroup() {
 		return
 	}
 	grp.last, grp.entry = s.next-1, entry
+	a.cfg.Metrics.batch(s.next - grp.base)
 	if wal {
 		a.appendAsync(grp)
 		return
@@ -294,6 +297,7 @@ func (a *Actor) addUnflushed(e tailEntry) {
 		s.unflushedSince = e.at
 	}
 	s.unflushedBytes += len(e.data)
+	a.setBacklog(s.unflushedBytes)
 }
 
 // appendAsync starts the WAL append of grp's entry; one is in flight at a

@@ -56,6 +56,7 @@ func (a adminCore) createTopic(ctx context.Context, tenant int64, req createTopi
 	if err != nil {
 		return registry.Topic{}, err
 	}
+	a.forget(tenant, t.Name) // a miss is not cached, but a deleted namesake may be
 	if a.deps.TopicCreated != nil {
 		a.deps.TopicCreated(t)
 	}
@@ -68,8 +69,9 @@ func (a adminCore) listTopics(ctx context.Context, tenant int64) ([]registry.Top
 }
 
 // lookupTopic checks a topic name against the naming rule (so that "a/b" is
-// invalid, naming the '/', not not found) and resolves it.
-func (a adminCore) lookupTopic(ctx context.Context, tenant int64, name string) (registry.Topic, error) {
+// invalid, naming the '/', not not found) and resolves it, through
+// Deps.TopicCache when cached and one is set.
+func (a adminCore) lookupTopic(ctx context.Context, tenant int64, name string, cached bool) (registry.Topic, error) {
 	if err := registry.ValidateName(name); err != nil {
 		var ve *registry.ValidationError
 		if errors.As(err, &ve) { // say which name: "invalid topic name ..."
@@ -79,11 +81,25 @@ func (a adminCore) lookupTopic(ctx context.Context, tenant int64, name string) (
 		}
 		return registry.Topic{}, err
 	}
-	t, err := a.deps.Topics.Topic(ctx, tenant, name)
+	var t registry.Topic
+	var err error
+	if c := a.deps.TopicCache; cached && c != nil {
+		t, err = c.Topic(ctx, tenant, name)
+	} else {
+		t, err = a.deps.Topics.Topic(ctx, tenant, name)
+	}
 	if errors.Is(err, registry.ErrNotFound) {
 		err = topicNotFound(name)
 	}
 	return t, err
+}
+
+// forget drops a topic from Deps.TopicCache after it was created, grown or
+// deleted here.
+func (a adminCore) forget(tenant int64, name string) {
+	if c := a.deps.TopicCache; c != nil {
+		c.Invalidate(tenant, name)
+	}
 }
 
 // partitionSizer is the part of registry.SegmentIndex that describeTopic
@@ -175,6 +191,7 @@ func (a adminCore) addPartitions(ctx context.Context, tenant int64, t registry.T
 	if err != nil {
 		return registry.Topic{}, err
 	}
+	a.forget(tenant, t.Name)
 	switch {
 	case a.deps.TopicChanged != nil:
 		a.deps.TopicChanged(grown)
@@ -196,6 +213,7 @@ func (a adminCore) deleteTopic(ctx context.Context, tenant int64, t registry.Top
 	if err != nil {
 		return err
 	}
+	a.forget(tenant, t.Name)
 	if a.deps.TopicDeleted != nil {
 		if err := a.deps.TopicDeleted(ctx, t, removed); err != nil {
 			a.log.ErrorContext(ctx, "clean up after topic delete", "topic", t.Name, "topic_id", t.ID, "err", err)

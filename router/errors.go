@@ -81,6 +81,8 @@ func codeOf(err error) (wire.Code, string, bool) {
 		return wire.Exists, trimSentinel(err, registry.ErrExists), false
 	case errors.Is(err, registry.ErrEpochFenced):
 		return wire.Fenced, trimSentinel(err, registry.ErrEpochFenced), false
+	case registry.IsUnavailable(err):
+		return wire.Unavailable, "the registry is unreachable, retry shortly", false
 	case errors.Is(err, context.DeadlineExceeded):
 		return wire.Unavailable, "timed out waiting for an answer", false
 	case errors.Is(err, context.Canceled):
@@ -108,6 +110,7 @@ func (rt *Router) errorOf(r *http.Request, err error) (int, apiError) {
 	if internal {
 		rt.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	rt.deps.Metrics.failed(apiOf(r), code)
 	status := statusFor(code)
 	if se := (*statusError)(nil); errors.As(err, &se) {
 		status = se.status

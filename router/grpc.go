@@ -59,6 +59,9 @@ type GRPCConfig struct {
 	Tenant func(ctx context.Context) (int64, error)
 	// Topics resolves topic names and keeps consumer offsets.
 	Topics GRPCRegistry
+	// TopicCache, if set, resolves topic names for Fetch and Subscribe
+	// (the HTTP API's Deps.TopicCache; see there).
+	TopicCache *TopicCache
 	// Fetch carries fetches to partition owners.
 	Fetch Fetcher
 	// Groups carries consumer group requests to the groups' coordinators
@@ -82,6 +85,10 @@ type GRPCConfig struct {
 	// ServerOptions are passed to grpc.NewServer (credentials,
 	// interceptors, keepalive).
 	ServerOptions []grpc.ServerOption
+	// Metrics, if set, times every call, counts errors and the records
+	// Fetch and Subscribe serve (the Router's, metrics.go). Nil records
+	// nothing.
+	Metrics *Metrics
 }
 
 // NewGRPCServer returns a gRPC server with the ConsumerService, the
@@ -107,7 +114,11 @@ func NewGRPCServer(cfg GRPCConfig) (*grpc.Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv := grpc.NewServer(cfg.ServerOptions...)
+	opts := cfg.ServerOptions
+	if cfg.Metrics != nil {
+		opts = append(cfg.Metrics.grpcOptions(), opts...)
+	}
+	srv := grpc.NewServer(opts...)
 	shv1.RegisterConsumerServiceServer(srv, &consumerService{cfg: cfg, log: cfg.Logger})
 	if cfg.Admin != nil {
 		shv1.RegisterAdminServiceServer(srv, newAdminService(cfg))
@@ -179,7 +190,13 @@ func (s *consumerService) topic(ctx context.Context, tenant int64, name string, 
 	if err := registry.ValidateName(name); err != nil {
 		return registry.Topic{}, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid))
 	}
-	t, err := s.cfg.Topics.Topic(ctx, tenant, name)
+	var t registry.Topic
+	var err error
+	if c := s.cfg.TopicCache; c != nil {
+		t, err = c.Topic(ctx, tenant, name)
+	} else {
+		t, err = s.cfg.Topics.Topic(ctx, tenant, name)
+	}
 	if errors.Is(err, registry.ErrNotFound) {
 		return registry.Topic{}, wire.Errorf(wire.NotFound, "topic %q not found", name)
 	}
@@ -233,6 +250,7 @@ func (s *consumerService) fetch(ctx context.Context, in *shv1.FetchRequest) (*sh
 	if resp.Code != wire.OK {
 		return nil, resp.Err()
 	}
+	s.cfg.Metrics.fetched(t.Name, resp.Records)
 	return fetchResponse(resp), nil
 }
 

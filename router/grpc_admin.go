@@ -69,7 +69,7 @@ func (s *adminService) ListTopics(ctx context.Context, _ *shv1.ListTopicsRequest
 
 func (s *adminService) DescribeTopic(ctx context.Context, in *shv1.DescribeTopicRequest) (*shv1.DescribeTopicResponse, error) {
 	return adminCall(ctx, s, "DescribeTopic", func(tenant int64) (*shv1.DescribeTopicResponse, error) {
-		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic())
+		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic(), false)
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +83,7 @@ func (s *adminService) DescribeTopic(ctx context.Context, in *shv1.DescribeTopic
 
 func (s *adminService) AddPartitions(ctx context.Context, in *shv1.AddPartitionsRequest) (*shv1.AddPartitionsResponse, error) {
 	return adminCall(ctx, s, "AddPartitions", func(tenant int64) (*shv1.AddPartitionsResponse, error) {
-		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic())
+		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic(), false)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +97,7 @@ func (s *adminService) AddPartitions(ctx context.Context, in *shv1.AddPartitions
 
 func (s *adminService) DeleteTopic(ctx context.Context, in *shv1.DeleteTopicRequest) (*shv1.DeleteTopicResponse, error) {
 	return adminCall(ctx, s, "DeleteTopic", func(tenant int64) (*shv1.DeleteTopicResponse, error) {
-		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic())
+		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic(), false)
 		if err != nil {
 			return nil, err
 		}

@@ -243,7 +243,7 @@ func producerQuery(r *http.Request) (*idempotence, error) {
 }
 
 func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
-	tenant, topic, err := rt.topic(r)
+	tenant, topic, err := rt.dataTopic(r)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -268,6 +268,9 @@ func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = rt.check(b, topic.Partitions)
 	}
+	if err == nil {
+		err = rt.checkSchemas(r.Context(), tenant, topic.Name, b)
+	}
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -278,6 +281,7 @@ func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.ProduceTimeout)
 	defer cancel()
 	rt.send(ctx, p)
+	rt.deps.Metrics.produced(topic.Name, p)
 	rt.writeProduceResponse(w, r, p)
 }
 

@@ -102,6 +102,9 @@ type Config struct {
 	ProduceConcurrency int
 	// WebSocket configures /ws/produce and /ws/consume (ws.go).
 	WebSocket WSConfig
+	// Schemas, if set, checks produced records against the schema
+	// registry's per-topic rules (schemacheck.go); nil checks nothing.
+	Schemas SchemaValidator
 }
 
 // EnsureDefaults fills zero fields with their defaults and returns c.
@@ -140,6 +143,11 @@ func (c Config) validate() error {
 type Deps struct {
 	// Topics is the catalogue (required).
 	Topics registry.Topics
+	// TopicCache, if set, resolves topic names on the data path (produce,
+	// record reads, WebSocket) without a registry read per request, and
+	// keeps them going while the registry restarts; admin requests always
+	// read the registry. Share one with GRPCConfig.TopicCache.
+	TopicCache *TopicCache
 	// Producer carries batches to partition owners (required).
 	Producer Producer
 	// Logger gets internal errors (the client sees only "internal error").
@@ -179,6 +187,10 @@ type Deps struct {
 	// offset of the partition whose record timestamp is at or after tsMs,
 	// or the high watermark if none is. Nil refuses such resets (503).
 	OffsetForTime func(ctx context.Context, id registry.PartitionID, tsMs int64) (int64, error)
+	// Metrics, if set, counts records and bytes produced and fetched, times
+	// requests and counts errors (metrics.go); pass the same one to
+	// GRPCConfig. Nil records nothing.
+	Metrics *Metrics
 }
 
 // Router serves the API. It is safe for concurrent use.
@@ -204,6 +216,9 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		rt.log = slog.New(slog.DiscardHandler)
 	}
 	mux := chi.NewRouter()
+	if deps.Metrics != nil {
+		mux.Use(deps.Metrics.httpMiddleware)
+	}
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, wire.Errorf(wire.NotFound, "no such path %s", r.URL.Path))
 	})
@@ -218,6 +233,7 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		m.Delete("/{topic}", rt.deleteTopic)
 		m.Post("/{topic}/records", rt.produce)
 		m.Post("/{topic}/partitions", rt.addPartitions)
+		m.Get("/{topic}/partitions/{partition}/records", rt.readRecords)
 	})
 	mux.Get("/api/v1/agents", rt.listAgents)
 	mux.Route("/api/v1/groups", func(m chi.Router) {

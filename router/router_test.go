@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/streamhouse/streamhouse/registry"
 	"github.com/streamhouse/streamhouse/wire"
@@ -193,6 +196,7 @@ func TestErrorTable(t *testing.T) {
 		{registry.ErrExists, wire.Exists, 409},
 		{&registry.EpochError{}, wire.Fenced, 503},
 		{context.DeadlineExceeded, wire.Unavailable, 503},
+		{fmt.Errorf("get topic: %w", &pgconn.PgError{Code: "57P01"}), wire.Unavailable, 503}, // PostgreSQL restarting
 		{errors.New("disk on fire"), wire.Internal, 500},
 	}
 	for _, c := range cases {

@@ -142,8 +142,18 @@ func (rt *Router) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// topic resolves the request's tenant and its {topic} path parameter.
+// topic resolves the request's tenant and its {topic} path parameter from
+// the registry.
 func (rt *Router) topic(r *http.Request) (int64, registry.Topic, error) {
+	return rt.resolveTopic(r, false)
+}
+
+// dataTopic is topic for the data path: through Deps.TopicCache if set.
+func (rt *Router) dataTopic(r *http.Request) (int64, registry.Topic, error) {
+	return rt.resolveTopic(r, true)
+}
+
+func (rt *Router) resolveTopic(r *http.Request, cached bool) (int64, registry.Topic, error) {
 	tenant, err := rt.cfg.Tenant(r)
 	if err != nil {
 		return 0, registry.Topic{}, err
@@ -152,7 +162,7 @@ func (rt *Router) topic(r *http.Request) (int64, registry.Topic, error) {
 	if err != nil {
 		return 0, registry.Topic{}, err
 	}
-	t, err := rt.admin().lookupTopic(r.Context(), tenant, name)
+	t, err := rt.admin().lookupTopic(r.Context(), tenant, name, cached)
 	return tenant, t, err
 }
 

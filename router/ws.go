@@ -28,7 +28,6 @@ package router
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -171,10 +170,7 @@ func (s *wsServer) wsTopic(r *http.Request) (int64, registry.Topic, error) {
 	if err := registry.ValidateName(name); err != nil {
 		return 0, registry.Topic{}, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid))
 	}
-	t, err := s.rt.deps.Topics.Topic(r.Context(), tenant, name)
-	if errors.Is(err, registry.ErrNotFound) {
-		err = topicNotFound(name)
-	}
+	t, err := s.rt.admin().lookupTopic(r.Context(), tenant, name, true)
 	return tenant, t, err
 }
 

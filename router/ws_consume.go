@@ -241,6 +241,7 @@ func (s *wsServer) fetchLoop(ctx context.Context, cancel context.CancelCauseFunc
 		return false
 	}
 	backoff := time.Duration(0)
+	topic := r.URL.Query().Get("topic") // checked by wsTopic: the metrics' label
 	for ctx.Err() == nil {
 		resp, err := s.fetchOnce(ctx, &req)
 		if err != nil {
@@ -262,6 +263,7 @@ func (s *wsServer) fetchLoop(ctx context.Context, cancel context.CancelCauseFunc
 			return
 		}
 		backoff = 0
+		s.rt.deps.Metrics.fetched(topic, resp.Records)
 		for i := range resp.Records {
 			rec := &resp.Records[i]
 			if !push(wsOut{frame: recordFrame(req.Partition, rec), offset: rec.Offset}) {

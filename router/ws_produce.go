@@ -238,11 +238,16 @@ func (p *wsProducer) write(ctx context.Context, cancel context.CancelCauseFunc, 
 
 // handle produces one frame and returns its ack.
 func (p *wsProducer) handle(ctx context.Context, mt int, data []byte) []byte {
+	start := time.Now()
 	id, b, err := p.parseFrame(mt, data)
 	if err == nil {
 		err = p.rt.check(b, p.topic.Partitions)
 	}
+	if err == nil {
+		err = p.rt.checkSchemas(ctx, p.tenant, p.topic.Name, b)
+	}
 	if err != nil {
+		p.rt.deps.Metrics.wsFrame(wsProduceRoute, start, err)
 		_, body := p.rt.errorOf(p.r, err)
 		e, _ := json.Marshal(body)
 		out := make([]byte, 0, 32+len(id)+len(e))
@@ -257,6 +262,8 @@ func (p *wsProducer) handle(ctx context.Context, mt int, data []byte) []byte {
 	pctx, cancel := context.WithTimeout(ctx, p.rt.cfg.ProduceTimeout)
 	p.rt.send(pctx, plan)
 	cancel()
+	p.rt.deps.Metrics.produced(p.topic.Name, plan)
+	p.rt.deps.Metrics.wsFrame(wsProduceRoute, start, plan.firstErr())
 	return p.ack(id, plan)
 }
 

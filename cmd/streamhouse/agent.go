@@ -53,15 +53,22 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	metrics := newMetricsRegistry()
+	store = meteredStore(store, metrics) // the agent's config requires a store
 	nc, err := connectNATS(cfg, "streamhouse-agent")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 
+	fetchCfg, actorCfg, err := agentInstruments(metrics, reg, store)
+	if err != nil {
+		return err
+	}
 	agent, err := cells.NewAgent(ctx, cells.AgentConfig{
 		Cell: cfg.Cell, AgentID: cfg.AgentID, Conn: nc, Registry: reg, Store: store,
-		LeaseTTL: cfg.LeaseTTL, Logger: log.With("component", "agent"),
+		LeaseTTL: cfg.LeaseTTL, Logger: log.With("component", "agent"), Metrics: metrics,
+		Fetch: fetchCfg, Actor: actorCfg,
 	})
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
@@ -81,17 +88,13 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	runCtx, endRun := context.WithCancel(ctx)
 	defer endRun()
 	mux := http.NewServeMux()
-	addHealth(mux, reg, store, nc, func() map[string]error {
-		if runCtx.Err() != nil {
-			return map[string]error{"agent": errors.New("draining")}
-		}
-		return map[string]error{"agent": nil}
-	})
+	addHealth(mux, reg, store, nc, agentHealth(agent, runCtx))
+	addMetrics(mux, metrics, log)
 	healthServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	fmt.Fprintf(stdout, `StreamHouse agent of cell %q
   agent:     %s
-  health:    http://%s  (/live, /ready, /health)
+  health:    http://%s  (/live, /ready, /health, /metrics)
   nats:      %s
 `, cfg.Cell, agent.ID(), lns[0].Addr(), cfg.NATSURL)
 

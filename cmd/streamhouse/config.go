@@ -29,6 +29,7 @@ const (
 	DefaultHTTPAddr   = "127.0.0.1:8080"
 	DefaultGRPCAddr   = "127.0.0.1:50051"
 	DefaultHealthAddr = "127.0.0.1:8090"
+	DefaultSchemaAddr = "127.0.0.1:8081" // Confluent's Schema Registry port
 )
 
 // envPrefix starts the environment variable of every setting: the setting
@@ -102,6 +103,11 @@ type Config struct {
 	// is 127.0.0.1:50051.
 	GRPCAddr string
 
+	// SchemaRegistryAddr is where the router serves the schema registry
+	// (Confluent's REST API). Setting "schema-registry"; the default is
+	// 127.0.0.1:8081.
+	SchemaRegistryAddr string
+
 	// HealthAddr is where the agent serves /live, /ready and /health for
 	// orchestration. Setting "health-addr"; the default is 127.0.0.1:8090.
 	HealthAddr string
@@ -142,6 +148,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.HealthAddr == "" {
 		c.HealthAddr = DefaultHealthAddr
+	}
+	if c.SchemaRegistryAddr == "" {
+		c.SchemaRegistryAddr = DefaultSchemaAddr
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = cells.DefaultLeaseTTL
@@ -191,6 +200,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, r role, path *string) {
 	if on(roleRouter) {
 		fs.StringVar(&c.HTTPAddr, "http", "", "address of the HTTP API and health endpoints (default "+DefaultHTTPAddr+")")
 		fs.StringVar(&c.GRPCAddr, "grpc", "", "address of the gRPC API (default "+DefaultGRPCAddr+")")
+		fs.StringVar(&c.SchemaRegistryAddr, "schema-registry", "", "address of the schema registry, Confluent's REST API (default "+DefaultSchemaAddr+")")
 	}
 	if on(roleAgent) {
 		fs.StringVar(&c.HealthAddr, "health-addr", "", "address of /live, /ready and /health (default "+DefaultHealthAddr+")")
@@ -338,7 +348,7 @@ func (c *Config) validate(r role) error {
 	}
 	addrs := []struct{ name, addr string }{{"health-addr", c.HealthAddr}}
 	if r&roleRouter != 0 {
-		addrs = []struct{ name, addr string }{{"http", c.HTTPAddr}, {"grpc", c.GRPCAddr}}
+		addrs = []struct{ name, addr string }{{"http", c.HTTPAddr}, {"grpc", c.GRPCAddr}, {"schema-registry", c.SchemaRegistryAddr}}
 	}
 	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {

@@ -56,18 +56,19 @@ http: 127.0.0.1:1   # the router's: ignored by the agent
 				t.Fatal(err)
 			}
 			want := Config{
-				Cell:        "from-env",                    // env over file
-				NATSURL:     "nats://a:4222,nats://b:4222", // file (a list in YAML)
-				Registry:    "postgres://sh@db/sh",
-				ObjectStore: "s3://bucket/cell-1/",
-				S3Region:    DefaultS3Region, // default
-				S3PathStyle: true,
-				HTTPAddr:    DefaultHTTPAddr, // the file's http is the router's
-				GRPCAddr:    DefaultGRPCAddr,
-				HealthAddr:  DefaultHealthAddr,
-				LeaseTTL:    3 * time.Second, // env over file
-				AgentID:     "flag-agent",    // flag over env over file
-				LogLevel:    slog.LevelDebug,
+				Cell:               "from-env",                    // env over file
+				NATSURL:            "nats://a:4222,nats://b:4222", // file (a list in YAML)
+				Registry:           "postgres://sh@db/sh",
+				ObjectStore:        "s3://bucket/cell-1/",
+				S3Region:           DefaultS3Region, // default
+				S3PathStyle:        true,
+				HTTPAddr:           DefaultHTTPAddr, // the file's http is the router's
+				GRPCAddr:           DefaultGRPCAddr,
+				HealthAddr:         DefaultHealthAddr,
+				SchemaRegistryAddr: DefaultSchemaAddr,
+				LeaseTTL:           3 * time.Second, // env over file
+				AgentID:            "flag-agent",    // flag over env over file
+				LogLevel:           slog.LevelDebug,
 			}
 			if c != want {
 				t.Fatalf("config\n got %+v\nwant %+v", c, want)
@@ -89,6 +90,7 @@ http: 127.0.0.1:1   # the router's: ignored by the agent
 			Cell: DefaultCell, NATSURL: DefaultNATSURL, Registry: "embedded:/x/registry.db",
 			S3Region: DefaultS3Region, HTTPAddr: DefaultHTTPAddr, GRPCAddr: DefaultGRPCAddr,
 			HealthAddr: DefaultHealthAddr, LeaseTTL: cells.DefaultLeaseTTL, LogLevel: slog.LevelInfo,
+			SchemaRegistryAddr: DefaultSchemaAddr,
 		}
 		if c != want {
 			t.Fatalf("config\n got %+v\nwant %+v", c, want)

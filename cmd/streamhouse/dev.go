@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +31,8 @@ type devConfig struct {
 	cell     string
 	leaseTTL time.Duration
 	logLevel slog.Level
+	pprof    string // --pprof: serve net/http/pprof here (loopback only); "" for none
+	schemas  string // --schema-registry: the Confluent Schema Registry API; "" for none
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
@@ -42,6 +46,8 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.StringVar(&c.cell, "cell", "dev", "name of the cell")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", cells.DefaultLeaseTTL, "partition lease TTL: a crashed agent's partitions move after about this long")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.StringVar(&c.schemas, "schema-registry", "127.0.0.1:8081", "address of the schema registry (Confluent's REST API); empty turns it off")
+	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default")
 	return c, fs.Parse(args)
 }
 
@@ -71,6 +77,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
+	metrics := newMetricsRegistry()
+	objects := meteredStore(store, metrics)
 	tenant, err := ensureTenant(ctx, reg, defaultTenant)
 	if err != nil {
 		return err
@@ -96,21 +104,34 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer nc.Close()
 
+	fetchCfg, actorCfg, err := agentInstruments(metrics, reg, objects)
+	if err != nil {
+		return err
+	}
 	agent, err := cells.NewAgent(ctx, cells.AgentConfig{
-		Cell: cfg.cell, Conn: nc, Registry: reg, Store: store, LeaseTTL: cfg.leaseTTL,
-		Logger: log.With("component", "agent"),
+		Cell: cfg.cell, Conn: nc, Registry: reg, Store: objects, LeaseTTL: cfg.leaseTTL,
+		Logger: log.With("component", "agent"), Metrics: metrics,
+		Fetch: fetchCfg, Actor: actorCfg,
 	})
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
 	}
 	api, grpcServer, err := newAPIs(apiDeps{
-		cell: cfg.cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log,
+		cell: cfg.cell, nc: nc, reg: reg, store: objects, tenant: tenant.ID, log: log, metrics: metrics,
 		topicCreated: func(registry.Topic) { agent.Rebalance() },
 		topicDeleted: func(ctx context.Context, _ registry.Topic, removed registry.Removed) error {
 			agent.Rebalance()
-			return deleteObjects(ctx, store, removed.UnreferencedObjects)
+			return deleteObjects(ctx, objects, removed.UnreferencedObjects)
 		},
 	})
+	if err != nil {
+		return err
+	}
+	console, consoleSrc, err := newConsole(api, metrics)
+	if err != nil {
+		return err
+	}
+	schemas, err := schemaRegistry(log, reg, tenant.ID)
 	if err != nil {
 		return err
 	}
@@ -119,33 +140,97 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	httpLn, grpcLn := lns[0], lns[1]
+	pprofLn, err := listenPprof(cfg.pprof)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		return err
+	}
+	schemaLn, err := listenSchemaRegistry(cfg.schemas)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		if pprofLn != nil {
+			pprofLn.Close()
+		}
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/ws/", api)
-	addHealth(mux, reg, store, nc, nil)
+	addHealth(mux, reg, objects, nc, nil)
+	addMetrics(mux, metrics, log)
+	mountConsole(mux, console, consoleSrc)
 
-	printBanner(stdout, cfg, tenant, httpLn.Addr(), grpcLn.Addr(), ns.ClientURL())
+	printBanner(stdout, cfg, tenant, httpLn.Addr(), grpcLn.Addr(), ns.ClientURL(), schemaBanner(schemaLn))
 
 	// One run group: every long-lived part starts here and stops when ctx
 	// ends or any part fails. The agent drains on its own ctx's end.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agent.Run(gctx) })
+	g.Go(func() error { return console.Run(gctx) })
 	serveAPIs(g, gctx, log, "shutting down: closing the APIs, then draining the agent", httpLn, mux, grpcLn, grpcServer)
+	servePprof(g, gctx, pprofLn)
+	serveSchemaRegistry(g, gctx, schemaLn, schemas)
 	return g.Wait()
 }
 
-func printBanner(w io.Writer, cfg devConfig, tenant registry.Tenant, httpAddr, grpcAddr net.Addr, natsURL string) {
+func printBanner(w io.Writer, cfg devConfig, tenant registry.Tenant, httpAddr, grpcAddr net.Addr, natsURL, schemas string) {
 	abs, _ := filepath.Abs(cfg.dataDir)
 	fmt.Fprintf(w, `StreamHouse dev cell %q
   data:      %s (registry.db, objects/, nats/)
   tenant:    %s (id %d)
-  http:      http://%s  (API under /api/v1, health at /health)
-  grpc:      %s
-  nats:      %s
+  http:      http://%[5]s  (API under /api/v1, /metrics, health at /health)
+  console:   http://%[5]s/
+  grpc:      %[6]s
+  nats:      %[7]s
+  schemas:   %[8]s
 Try it (in another terminal):
   go run ./cmd/streamctl topic create orders --partitions 4
   go run ./cmd/streamctl produce orders --key k1 hello world
   go run ./cmd/streamctl consume orders --all
 Stop with Ctrl-C.
-`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL)
+`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL, schemas)
+}
+
+// listenPprof listens on addr for --pprof, which must be a loopback
+// address: profiles show the process's internals. "" listens nowhere (nil).
+func listenPprof(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		return nil, fmt.Errorf("--pprof %q: want a loopback address such as 127.0.0.1:6060", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	return ln, nil
+}
+
+// servePprof adds to g a server of net/http/pprof on ln (nil: none) that
+// closes when gctx ends. Its own mux: nothing else is served there.
+func servePprof(g *errgroup.Group, gctx context.Context, ln net.Listener) {
+	if ln == nil {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("pprof server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		return srv.Close()
+	})
 }

@@ -92,7 +92,7 @@ func startDev(t *testing.T, dir string) *devCell {
 	pr, pw := io.Pipe()
 	c := &devCell{cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		c.done <- runDev(ctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--lease-ttl", "1s", "--log-level", "warn"}, pw, io.Discard)
+		c.done <- runDev(ctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0", "--lease-ttl", "1s", "--log-level", "warn"}, pw, io.Discard)
 		pw.Close()
 	}()
 	var grpcAddr string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/streamhouse/streamhouse/partition"
 	"github.com/streamhouse/streamhouse/registry"
 	"github.com/streamhouse/streamhouse/router"
+	"github.com/streamhouse/streamhouse/schema"
 )
 
 const routerUsage = `usage: streamhouse router [flags]
@@ -60,6 +62,10 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	metrics := newMetricsRegistry()
+	if store != nil {
+		store = meteredStore(store, metrics)
+	}
 	tenant, err := ensureTenant(ctx, reg, defaultTenant)
 	if err != nil {
 		return err
@@ -77,7 +83,7 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	api, grpcServer, err := newAPIs(apiDeps{
-		cell: cfg.Cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log,
+		cell: cfg.Cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log, metrics: metrics,
 		topicCreated: announce,
 		topicDeleted: func(ctx context.Context, t registry.Topic, removed registry.Removed) error {
 			announce(t)
@@ -90,7 +96,15 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	lns, err := listen(cfg.HTTPAddr, cfg.GRPCAddr)
+	schemas, err := schemaRegistry(log, reg, tenant.ID)
+	if err != nil {
+		return err
+	}
+	console, consoleSrc, err := newConsole(api, metrics)
+	if err != nil {
+		return err
+	}
+	lns, err := listen(cfg.HTTPAddr, cfg.GRPCAddr, cfg.SchemaRegistryAddr)
 	if err != nil {
 		return err
 	}
@@ -98,16 +112,22 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	mux.Handle("/api/", api)
 	mux.Handle("/ws/", api)
 	addHealth(mux, reg, store, nc, nil)
+	addMetrics(mux, metrics, log)
+	mountConsole(mux, console, consoleSrc)
 
 	fmt.Fprintf(stdout, `StreamHouse router of cell %q
   tenant:    %s (id %d; authentication comes later)
-  http:      http://%s  (API under /api/v1, health at /health)
-  grpc:      %s
-  nats:      %s
-`, cfg.Cell, tenant.Name, tenant.ID, lns[0].Addr(), lns[1].Addr(), cfg.NATSURL)
+  http:      http://%[4]s  (API under /api/v1, /metrics, health at /health)
+  console:   http://%[4]s/
+  grpc:      %[5]s
+  nats:      %[6]s
+  schemas:   %[7]s
+`, cfg.Cell, tenant.Name, tenant.ID, lns[0].Addr(), lns[1].Addr(), cfg.NATSURL, schemaBanner(lns[2]))
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return console.Run(gctx) })
 	serveAPIs(g, gctx, log, "shutting down: closing the APIs", lns[0], mux, lns[1], grpcServer)
+	serveSchemaRegistry(g, gctx, lns[2], schemas)
 	return g.Wait()
 }
 
@@ -127,6 +147,9 @@ type apiDeps struct {
 	// topicCreated and topicDeleted are router.Deps' hooks.
 	topicCreated func(registry.Topic)
 	topicDeleted func(context.Context, registry.Topic, registry.Removed) error
+	// metrics, if set, receives the APIs' instruments and the group lag
+	// collector (streamhouse_produce_*, _fetch_*, _router_*, _group_lag_*).
+	metrics prometheus.Registerer
 }
 
 // newAPIs builds the HTTP API (to be mounted under /api/ and /ws/) and the gRPC
@@ -153,16 +176,33 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	metrics, err := router.NewMetrics(d.metrics)
+	if err != nil {
+		return nil, nil, err
+	}
+	topicDeleted := d.topicDeleted
+	if metrics != nil {
+		topicDeleted = func(ctx context.Context, t registry.Topic, removed registry.Removed) error {
+			metrics.ForgetTopic(t.Name)
+			if d.topicDeleted == nil {
+				return nil
+			}
+			return d.topicDeleted(ctx, t, removed)
+		}
+	}
+	topicCache := router.NewTopicCache(d.reg, 0, 0) // one for both edges
 	deps := router.Deps{
 		Topics:       d.reg,
+		TopicCache:   topicCache,
 		Producer:     producer,
 		Logger:       d.log.With("component", "router"),
 		TopicCreated: d.topicCreated,
-		TopicDeleted: d.topicDeleted,
+		TopicDeleted: topicDeleted,
 		Fetch:        fetcher,
 		Cluster:      clusterAdmin{cluster},
 		Offsets:      d.reg,
 		Groups:       groupAdmin{groups},
+		Metrics:      metrics,
 	}
 	if d.store != nil {
 		pf, err := partition.NewFetcher(partition.FetcherConfig{Registry: d.reg, Store: d.store})
@@ -174,13 +214,17 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 			return off, err
 		}
 	}
-	api, err := router.New(router.Config{Tenant: router.StaticTenant(d.tenant)}, deps)
+	api, err := router.New(router.Config{Tenant: router.StaticTenant(d.tenant), Schemas: schema.NewValidator(d.reg)}, deps)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
+	if err := api.RegisterCellMetrics(d.metrics, singleTenant(d.tenant), 0); err != nil {
+		return nil, nil, err
+	}
 	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
 		Tenant: func(context.Context) (int64, error) { return d.tenant, nil },
-		Topics: d.reg, Fetch: fetcher, Groups: groups, Admin: &deps, Logger: d.log.With("component", "grpc"),
+		Topics: d.reg, TopicCache: topicCache, Fetch: fetcher, Groups: groups, Admin: &deps, Logger: d.log.With("component", "grpc"),
+		Metrics: metrics,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc: %w", err)

@@ -47,7 +47,7 @@ func TestAgentsAndRouter(t *testing.T) {
 
 	a1 := startPart(t, "agent", runAgent, env, "--agent-id", "a1", "--lease-ttl", "1s", "--health-addr", "127.0.0.1:0")
 	a2 := startPart(t, "agent", runAgent, env, "--agent-id", "a2", "--lease-ttl", "1s", "--health-addr", "127.0.0.1:0")
-	rt := startPart(t, "router", runRouter, env, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0")
+	rt := startPart(t, "router", runRouter, env, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0")
 	for _, p := range []*part{a1, a2, rt} {
 		p.waitReady(t)
 	}

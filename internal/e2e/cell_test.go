@@ -83,7 +83,7 @@ func startCell(t *testing.T, agents int, ttl time.Duration, budget int, withProx
 		c.agents[id] = startProc(t, "agent-"+id, c.env, append(c.agentArg, "--agent-id", id)...)
 		c.agentIDs = append(c.agentIDs, id)
 	}
-	rtArgs := append(append([]string{"router"}, common...), "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0")
+	rtArgs := append(append([]string{"router"}, common...), "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0")
 	c.rt = startProc(t, "router", c.env, rtArgs...)
 	for _, id := range c.agentIDs {
 		c.agents[id].waitReady(t, 60*time.Second)

@@ -188,6 +188,11 @@ func TestChaos(t *testing.T) {
 		}
 		v := check(r.l, read)
 		logVerdict(t, r.mode, v, r.l)
+		r.l.mu.Lock()
+		if n := r.l.errCodes["internal"]; n > 0 { // a fault is no internal error: 503 or 429
+			t.Errorf("%s: %d records answered 500 internal", r.mode, n)
+		}
+		r.l.mu.Unlock()
 		for _, p := range v.problems {
 			t.Errorf("%s: %s", r.mode, p)
 		}

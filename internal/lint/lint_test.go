@@ -24,6 +24,7 @@ const module = "github.com/streamhouse/streamhouse"
 var allowed = map[string][]string{
 	"cmd/streamhouse": {"*"},
 	"cmd/streamctl":   {"proto", "wire"},
+	"cmd/streambench": {"proto", "wire", "objectstore"},
 	"cells":           {"partition", "router", "registry", "objectstore", "dashboard", "billing", "proto", "wire"},
 	"partition":       {"objectstore", "registry"},
 	"router":          {"registry", "proto", "wire"},
@@ -31,8 +32,10 @@ var allowed = map[string][]string{
 	"dashboard":       {"registry", "proto", "wire"},
 	"objectstore":     {},
 	"registry":        {},
+	"schema":          {"registry"}, // the schema registry API over registry.Schemas
 	"proto":           {},
 	"wire":            {}, // the router–agent messages: imports nothing of the project
+	"ops":             {}, // dashboards and alert rules, embedded for their tests
 }
 
 // sdkOnlyIn is the one folder allowed to import the AWS SDK.

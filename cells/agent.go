@@ -87,6 +87,13 @@ type AgentConfig struct {
 	// KeyPrefix and Logger are set per partition and ignored here.
 	Actor partition.ActorConfig
 
+	// Now is the agent's wall clock: broker timestamps of its actors (unless
+	// Actor.Now is set) and retention by time. Leases and heartbeats are
+	// timed by NATS, and flush ages and timeouts by the monotonic clock, so
+	// a jump of this clock (TestChaos injects one) moves neither. The
+	// default is time.Now.
+	Now func() time.Time
+
 	// RebalanceInterval is how often the agent re-reads the registry's
 	// partitions and resyncs its view of the leases from a fresh snapshot
 	// (a watcher disconnected for about a TTL can miss an expiry).
@@ -153,6 +160,9 @@ func (c *AgentConfig) EnsureDefaults() {
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.RebalanceInterval == 0 {
 		c.RebalanceInterval = DefaultRebalanceInterval

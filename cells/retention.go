@@ -176,7 +176,7 @@ func (sl *slot) startRetention(ctx context.Context, epoch int64) *retentionRunne
 		reg:      sl.a.cfg.Registry,
 		store:    sl.a.cfg.Store,
 		interval: sl.a.cfg.RetentionInterval,
-		now:      time.Now,
+		now:      sl.a.cfg.Now,
 		log:      sl.log,
 	}
 	go func() { // owned by the slot: stop waits for it

@@ -143,6 +143,9 @@ func (sl *slot) run() {
 	cfg.Registry = a.cfg.Registry
 	cfg.KeyPrefix = a.cfg.KeyPrefix
 	cfg.Logger = a.cfg.Logger
+	if cfg.Now == nil {
+		cfg.Now = a.cfg.Now
+	}
 	start := time.Now()
 	sctx, scancel := context.WithTimeout(lctx, a.cfg.StartTimeout)
 	actor, err := partition.StartActor(sctx, cfg)

@@ -121,8 +121,10 @@ type ActorConfig struct {
 	// append, PUT or commit; it doubles up to 30 times itself. The default is
 	// 50 ms.
 	RetryBackoff time.Duration
-	// Now is the clock for broker timestamps and flush ages; the default is
-	// time.Now.
+	// Now is the clock for broker timestamps (records without their own,
+	// or all of a broker-time topic's); the default is time.Now. Flush ages
+	// are measured on the monotonic clock, so a jump of this one (the chaos
+	// test's clock-jump fault) moves no flush.
 	Now func() time.Time
 	// Logger receives the actor's events; the default discards them.
 	Logger *slog.Logger

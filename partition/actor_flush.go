@@ -30,7 +30,7 @@ func (a *Actor) maybeFlush(force bool) {
 		force = true
 	}
 	if !force && s.unflushedBytes < a.cfg.FlushBytes {
-		if age := a.cfg.Now().Sub(s.unflushedSince); age < a.cfg.FlushAge {
+		if age := time.Since(s.unflushedSince); age < a.cfg.FlushAge { // monotonic: a wall-clock jump moves no flush
 			s.timer.Reset(a.cfg.FlushAge - age)
 			return
 		}

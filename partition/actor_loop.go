@@ -283,7 +283,7 @@ func (a *Actor) startGroup() {
 		a.appendAsync(grp)
 		return
 	}
-	a.addUnflushed(tailEntry{base: grp.base, last: grp.last, at: a.cfg.Now(), data: entry, minTS: grp.minTS})
+	a.addUnflushed(tailEntry{base: grp.base, last: grp.last, at: time.Now(), data: entry, minTS: grp.minTS})
 	s.waiting = append(s.waiting, grp)
 	s.unflushedReqs += len(grp.reqs)
 	a.maybeFlush(s.stopping)
@@ -332,7 +332,7 @@ func (a *Actor) appended(r walAppendResult) error {
 	if grp.snapshot {
 		a.startTrim(s.trimBelow)
 	} else {
-		a.addUnflushed(tailEntry{seq: r.seq, base: grp.base, last: grp.last, at: a.cfg.Now(), data: grp.entry[walEntryHeaderLen:], minTS: grp.minTS})
+		a.addUnflushed(tailEntry{seq: r.seq, base: grp.base, last: grp.last, at: time.Now(), data: grp.entry[walEntryHeaderLen:], minTS: grp.minTS})
 		a.publish(grp.last + 1)
 		grp.answer(nil)
 		s.prod.settle(grp)

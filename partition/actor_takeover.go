@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/streamhouse/streamhouse/objectstore"
 	"github.com/streamhouse/streamhouse/registry"
@@ -96,7 +97,7 @@ func (a *Actor) takeover(ctx context.Context) error {
 	// rebuild the producers' state (their records are in segments), later
 	// ones are the unflushed tail, with the offsets they were given.
 	var dec Decoder
-	now := a.cfg.Now()
+	now := time.Now() // the entries' flush age: monotonic
 	err = a.cfg.WAL.Replay(ctx, 0, markerSeq, func(seq uint64, entry []byte) error {
 		typ, _, body, err := parseWALEntry(entry)
 		if err != nil {

@@ -68,7 +68,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	agent, err := cells.NewAgent(ctx, cells.AgentConfig{
 		Cell: cfg.Cell, AgentID: cfg.AgentID, Conn: nc, Registry: reg, Store: store,
 		LeaseTTL: cfg.LeaseTTL, Logger: log.With("component", "agent"), Metrics: metrics,
-		Fetch: fetchCfg, Actor: actorCfg,
+		Fetch: fetchCfg, Actor: actorCfg, Now: newFaultClock(getenv),
 	})
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)

@@ -3,6 +3,9 @@ package e2e
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -23,6 +26,7 @@ type cell struct {
 	ns       *cells.EmbeddedNATS
 	natsDir  string
 	natsPort int
+	clockDir string   // per agent a file of its clock's offset (STREAMHOUSE_FAULT_CLOCK_FILE)
 	s3proxy  *s3Proxy // nil without one
 	env      []string
 	agentArg []string // an agent's arguments but --agent-id
@@ -39,7 +43,7 @@ type cell struct {
 // every agent holds some. Each topic's ledger gets budget records.
 func startCell(t *testing.T, agents int, ttl time.Duration, budget int, withProxy bool) *cell {
 	t.Helper()
-	c := &cell{t: t, agents: map[string]*proc{}, topicOf: map[int64]*topicRun{}}
+	c := &cell{t: t, agents: map[string]*proc{}, topicOf: map[int64]*topicRun{}, clockDir: t.TempDir()}
 	pgURL := pgtest.URL(t)
 	s3 := s3test.Start(t)
 	endpoint := s3.Endpoint
@@ -80,7 +84,7 @@ func startCell(t *testing.T, agents int, ttl time.Duration, budget int, withProx
 	c.agentArg = append(append([]string{"agent"}, common...), "--lease-ttl", ttl.String(), "--health-addr", "127.0.0.1:0")
 	for i := 1; i <= agents; i++ {
 		id := fmt.Sprintf("a%d", i)
-		c.agents[id] = startProc(t, "agent-"+id, c.env, append(c.agentArg, "--agent-id", id)...)
+		c.agents[id] = startProc(t, "agent-"+id, c.agentEnv(id), append(c.agentArg, "--agent-id", id)...)
 		c.agentIDs = append(c.agentIDs, id)
 	}
 	rtArgs := append(append([]string{"router"}, common...), "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0")
@@ -147,10 +151,23 @@ func (c *cell) waitOwned(timeout time.Duration, what string, minAgents int, with
 	})
 }
 
+// agentEnv is an agent's environment: the cell's, and its clock file.
+func (c *cell) agentEnv(id string) []string {
+	return append(slices.Clip(c.env), "STREAMHOUSE_FAULT_CLOCK_FILE="+filepath.Join(c.clockDir, id))
+}
+
+// setClock shifts an agent's wall clock by d (a Go duration).
+func (c *cell) setClock(id, d string) {
+	c.t.Helper()
+	if err := os.WriteFile(filepath.Join(c.clockDir, id), []byte(d), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // restartAgent starts a killed agent again under its id.
 func (c *cell) restartAgent(id string) {
 	c.t.Helper()
-	c.agents[id] = startProc(c.t, "agent-"+id+"-"+strconv.FormatInt(time.Now().UnixMilli(), 36), c.env, append(c.agentArg, "--agent-id", id)...)
+	c.agents[id] = startProc(c.t, "agent-"+id+"-"+strconv.FormatInt(time.Now().UnixMilli(), 36), c.agentEnv(id), append(c.agentArg, "--agent-id", id)...)
 	c.agents[id].waitReady(c.t, 60*time.Second)
 }
 

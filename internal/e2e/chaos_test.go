@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -39,8 +40,9 @@ type injected struct {
 
 // chaosRun is the state the faults act on.
 type chaosRun struct {
-	t *testing.T
-	c *cell
+	t        *testing.T
+	c        *cell
+	consumer streamhousev1.ConsumerServiceClient
 }
 
 var chaosFaults = []chaosFault{
@@ -60,12 +62,60 @@ var chaosFaults = []chaosFault{
 			r.t.Fatal(err)
 		}
 	}},
+	{"clock-jump", func(r *chaosRun, rng *rand.Rand) {
+		// The agent's wall clock (broker timestamps, retention) jumps an
+		// hour ahead, then an hour behind, then back.
+		victim := r.pickAgent(rng)
+		r.c.setClock(victim, "1h")
+		time.Sleep(300 * time.Millisecond) // the agent reads its clock file every 100 ms
+		r.checkClockAhead(victim, 50*time.Minute)
+		time.Sleep(1200 * time.Millisecond)
+		r.c.setClock(victim, "-1h")
+		time.Sleep(1500 * time.Millisecond)
+		r.c.setClock(victim, "0s")
+	}},
 	{"nats-restart", func(r *chaosRun, _ *rand.Rand) { r.c.restartNATS(time.Second) }},
 	{"postgres-restart", func(r *chaosRun, _ *rand.Rand) { pgtest.Restart(r.t, time.Second) }},
 	{"s3-errors", func(r *chaosRun, rng *rand.Rand) { r.s3(s3Errors, rng) }},
 	{"s3-timeouts", func(r *chaosRun, rng *rand.Rand) { r.s3(s3Hang, rng) }},
 	{"s3-slow", func(r *chaosRun, rng *rand.Rand) { r.s3(s3Slow, rng) }},
 	{"s3-lost-reply", func(r *chaosRun, rng *rand.Rand) { r.s3(s3LostPut, rng) }},
+}
+
+// checkClockAhead writes a record to a wal partition of the agent and
+// checks that the agent stamped it at least ahead of now: the fault took.
+func (r *chaosRun) checkClockAhead(agent string, ahead time.Duration) {
+	o, _, err := r.c.owned()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for run, parts := range o[agent] {
+		if run.mode != "wal" || len(parts) == 0 {
+			continue
+		}
+		p := parts[0]
+		v := fmt.Sprintf("%s-clock-%d", run.name, time.Now().UnixNano())
+		client := &http.Client{Timeout: 5 * time.Second}
+		if st, err := produceHTTP(context.Background(), client, r.c.base, run.l, []jsonRec{{Key: "clock", Value: v, Partition: &p}}); err != nil || st != http.StatusOK {
+			r.t.Logf("clock-jump: the probe record was not written (%d, %v); not checked", st, err)
+			return
+		}
+		run.l.mu.Lock()
+		a := run.l.acked[v]
+		run.l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := r.consumer.Fetch(ctx, &streamhousev1.FetchRequest{Topic: run.name, Partition: p, Offset: a.offset, MaxBytes: 1024})
+		if err != nil || len(resp.GetRecords()) == 0 || resp.GetRecords()[0].GetOffset() != a.offset {
+			r.t.Errorf("clock-jump: read back %s/%d@%d: %v", run.name, p, a.offset, err)
+			return
+		}
+		if ts := time.UnixMilli(resp.GetRecords()[0].GetTimestampMs()); time.Until(ts) < ahead {
+			r.t.Errorf("clock-jump: %s stamped a record %s, not %s ahead: the fault did not take", agent, ts.Format(time.TimeOnly), ahead)
+		}
+		return
+	}
+	r.t.Logf("clock-jump: %s owns no wal partition; not checked", agent)
 }
 
 // s3 turns an object-store fault on for 3 s.
@@ -117,7 +167,13 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	c := startCell(t, 3, leaseTTL, math.MaxInt32, true)
-	run := &chaosRun{t: t, c: c}
+	conn, err := grpc.NewClient(c.rt.addr["grpc:"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	consumer := streamhousev1.NewConsumerServiceClient(conn)
+	run := &chaosRun{t: t, c: c, consumer: consumer}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := make(chan struct{})
@@ -166,12 +222,6 @@ func TestChaos(t *testing.T) {
 
 	// Read everything back, then through a consumer group while a poller
 	// watches its committed offsets.
-	conn, err := grpc.NewClient(c.rt.addr["grpc:"], grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	consumer := streamhousev1.NewConsumerServiceClient(conn)
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer rcancel()
 	type totals struct{ acked, lost, reordered, duplicated, unknown, misplaced int }

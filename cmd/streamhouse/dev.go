@@ -161,6 +161,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	addHealth(mux, reg, objects, nc, nil)
 	addMetrics(mux, metrics, log)
 	mountConsole(mux, console, consoleSrc)
+	mountSchemaConsole(mux, schemas)
 
 	printBanner(stdout, cfg, tenant, httpLn.Addr(), grpcLn.Addr(), ns.ClientURL(), schemaBanner(schemaLn))
 

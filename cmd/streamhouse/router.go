@@ -114,6 +114,7 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	addHealth(mux, reg, store, nc, nil)
 	addMetrics(mux, metrics, log)
 	mountConsole(mux, console, consoleSrc)
+	mountSchemaConsole(mux, schemas)
 
 	fmt.Fprintf(stdout, `StreamHouse router of cell %q
   tenant:    %s (id %d; authentication comes later)

@@ -7,6 +7,8 @@ import { groupPage, groups } from "./pages/groups";
 import { overview } from "./pages/overview";
 import type { Ctx, Page } from "./pages/page";
 import { producers } from "./pages/producers";
+import { schemas } from "./pages/schemas";
+import { subjectPage } from "./pages/schemas-subject";
 import { settingsPage } from "./pages/settings";
 import { storage } from "./pages/storage";
 import { topicPage } from "./pages/topic";
@@ -19,7 +21,7 @@ const live = new Live(settings.refreshMs);
 
 const nav: [string, string][] = [
   ["overview", "Overview"], ["topics", "Topics"], ["groups", "Consumer groups"], ["producers", "Producers"],
-  ["storage", "Storage"], ["agents", "Agents"], ["settings", "Settings"],
+  ["schemas", "Schemas"], ["storage", "Storage"], ["agents", "Agents"], ["settings", "Settings"],
 ];
 
 const conn = h("span", { id: "conn", class: "conn connecting" }, "connecting");
@@ -73,6 +75,7 @@ function route() {
     topics: () => (arg ? topicPage(ctx, arg) : topics(ctx)),
     groups: () => (arg ? groupPage(ctx, arg) : groups(ctx)),
     producers: () => producers(ctx),
+    schemas: () => (arg ? subjectPage(ctx, arg) : schemas(ctx)),
     storage: () => storage(ctx),
     agents: () => agents(ctx),
     settings: () => settingsPage(ctx),

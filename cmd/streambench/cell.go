@@ -49,7 +49,7 @@ const cellStopTimeout = 90 * time.Second
 // startCell runs `bin dev` on free loopback ports and returns once its
 // banner has told the addresses.
 func startCell(ctx context.Context, o cellOptions) (*cell, error) {
-	args := []string{"dev", "--data-dir", o.dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--log-level", "warn"}
+	args := []string{"dev", "--data-dir", o.dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "", "--log-level", "warn"}
 	if o.leaseTTL > 0 {
 		args = append(args, "--lease-ttl", o.leaseTTL.String())
 	}

@@ -53,6 +53,12 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		{"Audit", testAudit},
 		{"AccountsIsolation", testAccountsIsolation},
 		{"AccountsRace", testAccountsRace},
+		{"UsageIdempotent", testUsageIdempotent},
+		{"UsageValidation", testUsageValidation},
+		{"UsageRace", testUsageRace},
+		{"UsageIsolation", testUsageIsolation},
+		{"StorageBytes", testStorageBytes},
+		{"PruneUsageKeys", testPruneUsageKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

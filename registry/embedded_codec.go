@@ -46,10 +46,17 @@ var (
 	bktAudit          = []byte("audit")           // tenant id                 → auditRec
 	bktAuditIDs       = []byte("audit_ids")       // tenant                    → last audit id given
 
+	// Usage (usage.go): hourly counters, and the meters' applied keys with
+	// an index by when they were recorded, for pruning.
+	bktUsage         = []byte("usage")           // tenant hour(unix s)             → usageRec
+	bktUsageKeys     = []byte("usage_keys")      // tenant key                      → recorded (unix µs)
+	bktUsageKeyTimes = []byte("usage_key_times") // recorded(unix µs) tenant key   → empty
+
 	allBuckets = [][]byte{bktTenants, bktTenantNames, bktTopics, bktTopicNames, bktPartitions,
 		bktSegments, bktOffsets, bktSchemas, bktSchemaFPs, bktSchemaIDs, bktSubjects, bktObjectRefs,
 		bktTenantSettings, bktUsers, bktUserEmails, bktMembers, bktUserTenants, bktAPIKeys,
-		bktTenantAPIKeys, bktSessions, bktUserSessions, bktAudit, bktAuditIDs}
+		bktTenantAPIKeys, bktSessions, bktUserSessions, bktAudit, bktAuditIDs,
+		bktUsage, bktUsageKeys, bktUsageKeyTimes}
 )
 
 type tenantRec struct {
@@ -154,6 +161,14 @@ type auditRec struct {
 	Action string `json:"action"`
 	Target string `json:"target,omitempty"`
 	Detail string `json:"detail,omitempty"`
+}
+
+type usageRec struct {
+	RecordsProduced  int64 `json:"records_produced"`
+	BytesProduced    int64 `json:"bytes_produced"`
+	RecordsConsumed  int64 `json:"records_consumed"`
+	BytesConsumed    int64 `json:"bytes_consumed"`
+	StorageByteHours int64 `json:"storage_byte_hours"`
 }
 
 // Key building. Ids and offsets are non-negative, so their big-endian bytes

@@ -18,6 +18,7 @@ type Store interface {
 	Offsets
 	Schemas
 	Accounts // in accounts.go
+	Usage    // in usage.go
 	// Close releases the store's connections or file. Calls after Close fail.
 	Close() error
 }

@@ -81,13 +81,11 @@ func (a adminCore) lookupTopic(ctx context.Context, tenant int64, name string, c
 		}
 		return registry.Topic{}, err
 	}
-	var t registry.Topic
-	var err error
-	if c := a.deps.TopicCache; cached && c != nil {
-		t, err = c.Topic(ctx, tenant, name)
-	} else {
-		t, err = a.deps.Topics.Topic(ctx, tenant, name)
+	cache := a.deps.TopicCache
+	if !cached {
+		cache = nil
 	}
+	t, err := topicVia(ctx, cache, a.deps.Topics, tenant, name)
 	if errors.Is(err, registry.ErrNotFound) {
 		err = topicNotFound(name)
 	}

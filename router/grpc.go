@@ -190,13 +190,7 @@ func (s *consumerService) topic(ctx context.Context, tenant int64, name string, 
 	if err := registry.ValidateName(name); err != nil {
 		return registry.Topic{}, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid))
 	}
-	var t registry.Topic
-	var err error
-	if c := s.cfg.TopicCache; c != nil {
-		t, err = c.Topic(ctx, tenant, name)
-	} else {
-		t, err = s.cfg.Topics.Topic(ctx, tenant, name)
-	}
+	t, err := topicVia(ctx, s.cfg.TopicCache, s.cfg.Topics, tenant, name)
 	if errors.Is(err, registry.ErrNotFound) {
 		return registry.Topic{}, wire.Errorf(wire.NotFound, "topic %q not found", name)
 	}

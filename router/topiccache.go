@@ -134,6 +134,17 @@ func (c *TopicCache) dropOldestHalf() {
 	}
 }
 
+// topicVia resolves a topic through c when set, else straight from topics:
+// the one place the data path chooses.
+func topicVia(ctx context.Context, c *TopicCache, topics interface {
+	Topic(ctx context.Context, tenant int64, name string) (registry.Topic, error)
+}, tenant int64, name string) (registry.Topic, error) {
+	if c != nil {
+		return c.Topic(ctx, tenant, name)
+	}
+	return topics.Topic(ctx, tenant, name)
+}
+
 // Invalidate forgets the tenant's topic: call it after creating, deleting or
 // growing a topic through this router.
 func (c *TopicCache) Invalidate(tenant int64, name string) {

@@ -133,7 +133,7 @@ func idempotentProducer(ctx context.Context, base string, r *topicRun, p int32, 
 }
 
 // postJSON posts a produce body and decodes the answer; err is a transport
-// error or an undecodable answer.
+// error (status 0) or an undecodable answer (with its status).
 func postJSON(ctx context.Context, client *http.Client, base, topic string, body []byte) (*produceAnswer, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+base+"/api/v1/topics/"+topic+"/records", bytes.NewReader(body))
 	if err != nil {
@@ -147,7 +147,7 @@ func postJSON(ctx context.Context, client *http.Client, base, topic string, body
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, resp.StatusCode, err
+		return nil, 0, err // a transport error: the outcome is unknown
 	}
 	var ans produceAnswer
 	if err := json.Unmarshal(raw, &ans); err != nil {

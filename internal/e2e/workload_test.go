@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -156,31 +154,18 @@ func produceHTTP(ctx context.Context, client *http.Client, base string, l *ledge
 	}
 	l.markSent(values)
 	body, _ := json.Marshal(map[string]any{"records": recs})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+base+"/api/v1/topics/"+l.topic+"/records", bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
+	ans, status, err := postJSON(ctx, client, base, l.topic, body)
+	switch {
+	case err != nil && status == 0: // transport: the records' outcome is unknown
 		return 0, l.settle(values, nil, err)
+	case err != nil:
+		return status, err
+	case status == http.StatusOK && ans.Error != nil:
+		return status, fmt.Errorf("200 with an error: %+v", ans.Error)
+	case status != http.StatusOK && ans.Error == nil:
+		return status, fmt.Errorf("status %d without an error", status)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, l.settle(values, nil, err)
-	}
-	var ans produceAnswer
-	if err := json.Unmarshal(raw, &ans); err != nil {
-		return resp.StatusCode, fmt.Errorf("status %d: undecodable answer %q: %w", resp.StatusCode, raw, err)
-	}
-	if resp.StatusCode == http.StatusOK && ans.Error != nil {
-		return resp.StatusCode, fmt.Errorf("200 with an error: %s", raw)
-	}
-	if resp.StatusCode != http.StatusOK && ans.Error == nil {
-		return resp.StatusCode, fmt.Errorf("status %d without an error: %s", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, l.settle(values, &ans, nil)
+	return status, l.settle(values, ans, nil)
 }
 
 // httpProducer sends batches of keyed records with unique values, paced by

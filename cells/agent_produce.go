@@ -230,7 +230,7 @@ func (sl *slot) produce(req *wire.ProduceRequest) *wire.ProduceResponse {
 	}
 	// The actor always answers, even when it is killed: no deadline here.
 	// Its inbox bound is the back-pressure (busy).
-	base, err := sl.actor.Produce(context.Background(), partition.ProduceRequest{
+	done, err := sl.actor.ProduceDetail(context.Background(), partition.ProduceRequest{
 		Records:       recs,
 		ProducerID:    req.ProducerID,
 		ProducerEpoch: req.ProducerEpoch,
@@ -241,7 +241,7 @@ func (sl *slot) produce(req *wire.ProduceRequest) *wire.ProduceResponse {
 		code := produceCode(err)
 		return &wire.ProduceResponse{Code: code, Message: err.Error()}
 	}
-	return &wire.ProduceResponse{BaseOffset: base}
+	return &wire.ProduceResponse{BaseOffset: done.Base, Duplicate: done.Duplicate}
 }
 
 // produceCode maps an actor's error to its wire code.

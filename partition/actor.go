@@ -216,7 +216,17 @@ type ProduceRequest struct {
 
 type produceResult struct {
 	base int64
+	dup  bool // a retry of a batch already written
 	err  error
+}
+
+// Produced is the answer to a produce: the offset of the request's first
+// record, and whether the request was an idempotent producer's retry of a
+// batch already written (then Base is the first write's, and nothing new
+// was written: metering must not count it twice).
+type Produced struct {
+	Base      int64
+	Duplicate bool
 }
 
 // produceReq is a request in the inbox and until its answer.
@@ -338,8 +348,15 @@ func (a *Actor) Err() error {
 // *NotOwnerError, after Stop ErrStopped. Cancelling ctx abandons the wait,
 // not the request: its records may still be written.
 func (a *Actor) Produce(ctx context.Context, req ProduceRequest) (int64, error) {
+	p, err := a.ProduceDetail(ctx, req)
+	return p.Base, err
+}
+
+// ProduceDetail is Produce, also telling whether the request was a
+// duplicate.
+func (a *Actor) ProduceDetail(ctx context.Context, req ProduceRequest) (Produced, error) {
 	if len(req.Records) == 0 {
-		return 0, fmt.Errorf("%w: produce with no records", ErrInvalidBatch)
+		return Produced{}, fmt.Errorf("%w: produce with no records", ErrInvalidBatch)
 	}
 	size := 0
 	for i := range req.Records {
@@ -351,13 +368,13 @@ func (a *Actor) Produce(ctx context.Context, req ProduceRequest) (int64, error) 
 	}
 	r := &produceReq{ProduceRequest: req, bytes: size, done: make(chan produceResult, 1)}
 	if err := a.in.push(r); err != nil {
-		return 0, err
+		return Produced{}, err
 	}
 	select {
 	case res := <-r.done:
-		return res.base, res.err
+		return Produced{Base: res.base, Duplicate: res.dup}, res.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return Produced{}, ctx.Err()
 	}
 }
 

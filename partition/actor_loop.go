@@ -62,12 +62,12 @@ type groupReq struct {
 }
 
 func (g *actorGroup) answer(err error) {
-	for _, list := range [][]groupReq{g.reqs, g.dups} {
+	for i, list := range [][]groupReq{g.reqs, g.dups} {
 		for _, r := range list {
 			if err != nil {
 				r.req.done <- produceResult{err: err}
 			} else {
-				r.req.done <- produceResult{base: r.base}
+				r.req.done <- produceResult{base: r.base, dup: i == 1}
 			}
 		}
 	}
@@ -245,7 +245,7 @@ func (a *Actor) startGroup() {
 				pb.grp.dups = append(pb.grp.dups, groupReq{req: r, base: pb.base})
 				continue
 			case dup:
-				r.done <- produceResult{base: pb.base}
+				r.done <- produceResult{base: pb.base, dup: true}
 				continue
 			}
 		}

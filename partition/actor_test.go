@@ -380,19 +380,20 @@ func TestActorIdempotentProducer(t *testing.T) {
 	idem := func(epoch int16, seq int32, vals ...string) ProduceRequest {
 		return ProduceRequest{Records: actorRecords(vals...), ProducerID: 7, ProducerEpoch: epoch, BaseSequence: seq}
 	}
-	mustBase := func(req ProduceRequest, want int64) {
+	mustProduce := func(req ProduceRequest, want int64, dup bool) {
 		t.Helper()
-		base, err := a.Produce(ctx, req)
-		if err != nil || base != want {
-			t.Fatalf("produce seq %d: offset %d, %v; want %d", req.BaseSequence, base, err, want)
+		p, err := a.ProduceDetail(ctx, req)
+		if err != nil || p.Base != want || p.Duplicate != dup {
+			t.Fatalf("produce seq %d: %+v, %v; want offset %d, duplicate %v", req.BaseSequence, p, err, want, dup)
 		}
 	}
+	mustBase := func(req ProduceRequest, want int64) { t.Helper(); mustProduce(req, want, false) }
 	mustBase(idem(0, 0, "a", "b", "c"), 0)
 	mustBase(plainReq("other"), 3)
 	mustBase(idem(0, 3, "d", "e"), 4)
 	appends := jw.appends.Load()
-	mustBase(idem(0, 0, "a", "b", "c"), 0) // retry
-	mustBase(idem(0, 3, "d", "e"), 4)      // retry
+	mustProduce(idem(0, 0, "a", "b", "c"), 0, true) // retry
+	mustProduce(idem(0, 3, "d", "e"), 4, true)      // retry
 	if jw.appends.Load() != appends || a.HighWatermark() != 6 {
 		t.Fatalf("retries wrote: %d appends (was %d), high watermark %d", jw.appends.Load(), appends, a.HighWatermark())
 	}

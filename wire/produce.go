@@ -84,6 +84,12 @@ type ProduceResponse struct {
 	BaseOffset int64
 	Code       Code
 	Message    string
+	// Duplicate says the request was an idempotent producer's retry of a
+	// batch already written: BaseOffset is the first write's and nothing
+	// new was written, so metering must not count it again. Encoded as an
+	// optional trailing field: older decoders skip it, and its absence
+	// reads as false.
+	Duplicate bool
 }
 
 // Err returns nil if the response is OK, else an *Error with its code and
@@ -140,11 +146,18 @@ func (r *ProduceRequest) Decode(b []byte) error {
 func (r *ProduceResponse) AppendBinary(dst []byte) ([]byte, error) {
 	dst = append(dst, tagProduceResponse)
 	n := varintLen(r.BaseOffset) + uvarintLen(uint64(r.Code)) + uvarintLen(uint64(len(r.Message))) + len(r.Message)
+	if r.Duplicate {
+		n++
+	}
 	dst = binary.AppendUvarint(dst, uint64(n))
 	dst = binary.AppendVarint(dst, r.BaseOffset)
 	dst = binary.AppendUvarint(dst, uint64(r.Code))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Message)))
-	return append(dst, r.Message...), nil
+	dst = append(dst, r.Message...)
+	if r.Duplicate {
+		dst = append(dst, 1) // flags: bit 0 duplicate
+	}
+	return dst, nil
 }
 
 // Decode sets r from the encoding in b; nothing aliases b. Errors wrap
@@ -156,6 +169,10 @@ func (r *ProduceResponse) Decode(b []byte) error {
 	r.BaseOffset = g.varint("base offset")
 	r.Code = Code(g.uvarintMax("code", math.MaxUint16))
 	r.Message = string(g.str("message"))
+	r.Duplicate = false
+	if g.err == nil && g.left() > 0 { // the optional flags; later fields are skipped
+		r.Duplicate = g.uvarint("flags")&1 != 0
+	}
 	if d.err != nil {
 		return d.err
 	}

@@ -197,6 +197,7 @@ func TestProduceResponseRoundTrip(t *testing.T) {
 		{BaseOffset: 41},
 		{BaseOffset: -1, Code: Busy, Message: "inbox full (4096 requests)"},
 		{Code: Code(999), Message: "from the future"},
+		{BaseOffset: 7, Duplicate: true},
 	} {
 		b, _ := resp.AppendBinary(nil)
 		var got ProduceResponse
@@ -211,6 +212,17 @@ func TestProduceResponseRoundTrip(t *testing.T) {
 				t.Fatalf("prefix %d: %v", n, err)
 			}
 		}
+	}
+	// An older encoding (no flags) reads as not a duplicate; a newer one's
+	// extra trailing bytes are skipped.
+	old := []byte{tagProduceResponse, 0x03, 0x0e, 0x00, 0x00}
+	var got ProduceResponse
+	if err := got.Decode(old); err != nil || got.BaseOffset != 7 || got.Duplicate {
+		t.Fatalf("old encoding: %+v, %v", got, err)
+	}
+	newer := []byte{tagProduceResponse, 0x06, 0x0e, 0x00, 0x00, 0x01, 0x7f, 0x7f}
+	if err := got.Decode(newer); err != nil || got.BaseOffset != 7 || !got.Duplicate {
+		t.Fatalf("newer encoding: %+v, %v", got, err)
 	}
 	var e *Error
 	r := ProduceResponse{Code: NotOwner, Message: "partition 3 moved"}

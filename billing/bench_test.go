@@ -21,6 +21,22 @@ func BenchmarkLimitersAllow(b *testing.B) {
 	})
 }
 
+// A produce's two rates, taken together, as the router's quotas do.
+func BenchmarkLimitersAllowAll(b *testing.B) {
+	l, err := NewLimiters(LimitersConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ent := mustPlanB(b, "enterprise")
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		org := next.Add(1) % 64
+		for pb.Next() {
+			_ = l.AllowAll(org, ent, Take{ProduceBytes, 1024}, Take{ProduceRecords, 1})
+		}
+	})
+}
+
 func BenchmarkMeterProduced(b *testing.B) {
 	m, err := NewMeter(MeterConfig{Sink: newMemSink()})
 	if err != nil {

@@ -11,7 +11,7 @@
 //	limit.go      Limit: an integer or "unlimited"
 //	price.go      Price: cents with at most four decimals, exact
 //	quota.go      Quota names, Plan.Check, QuotaError (403 count, 429 rate, 413 oversized batch)
-//	ratelimit.go  Limiters: a token bucket per (organization, kind), golang.org/x/time/rate
+//	ratelimit.go  Limiters: a token bucket per (organization, kind), golang.org/x/time/rate; fetch on credit
 //	meter.go      Meter, Usage, UsageSink, StorageSampler: hourly usage, exactly once
 //	invoice.go    Plan.Invoice: base price plus overage, line by line, integer cents
 //	export.go     Exporter: customers and usage to a payment provider
@@ -33,12 +33,33 @@
 // adding) before anything is written; the refusal is a *QuotaError whose
 // message names the quota, the usage, the limit and the plan ("quota
 // topics exceeded: 10 of 10 used on plan free") and whose HTTPStatus is
-// 403. Rates (produce bytes and records, fetch bytes, per second) go
-// through Limiters.Allow(org, plan, kind, n) once per batch: a token
-// bucket per organization and kind with a burst of one second of the
-// rate. It never blocks; a refusal is a 429 with RetryAfter and takes
-// nothing, and a batch larger than the burst is a 413 (it could never
-// pass). Buckets idle for IdleAfter are swept by Limiters.Run; MaxEntries
+// 403. The per-topic size quota reads "quota partitions_per_topic
+// exceeded: a topic of 5 partitions is more than the limit 4 on plan
+// free".
+//
+// Rates (produce bytes and records, fetch bytes, per second) are token
+// buckets per organization and kind, golang.org/x/time/rate, with a burst
+// of one second of the rate. Nothing blocks; a refusal is a 429 with
+// RetryAfter (when the same request would pass) and takes nothing.
+//
+//   - Produce: Limiters.AllowAll(org, plan, Take{ProduceBytes, b},
+//     Take{ProduceRecords, r}) once per request takes both or neither.
+//     A request larger than one second of a rate is a 413 (KindBatch)
+//     whose message names the limit and says to split it: it could never
+//     pass, and letting it through on credit would let a single request
+//     of a small plan (a 100,000-record request on free's 1,000
+//     records/s) land a hundred seconds of load at once. The router caps
+//     requests at 100,000 records and 8 MiB anyway; clients of small
+//     plans batch below their rate.
+//   - Fetch: its size is known only once served, so Limiters.Admit(org,
+//     plan, FetchBytes) before serving refuses while the bucket is empty
+//     or in debt, and Limiters.Charge(org, plan, FetchBytes, n) afterwards
+//     takes what was served, letting the bucket go negative down to
+//     MaxDebt (10 s) of the rate; a larger fetch's excess is forgiven, so
+//     one huge fetch costs at most ten seconds of waiting.
+//
+// Buckets idle for IdleAfter and full again are swept by Limiters.Run (a
+// bucket in debt is kept, or sweeping would forgive it); MaxEntries
 // bounds memory (full buckets go first, then the least recently used).
 // The plan is passed on each call, so an upgrade applies at once.
 //
@@ -85,8 +106,9 @@
 //     transaction) and StorageSampler (sum of segment sizes per
 //     organization); the month's hours feed Plan.Invoice.
 //   - router: one Limiters (its Run in the run group) and one Meter (its
-//     Run in the run group) per process; call Limiters.Allow before a
-//     produce or fetch, Plan.Check on creates, Meter.Produced/Consumed after
+//     Run in the run group) per process; call Limiters.AllowAll before a
+//     produce, Admit and Charge around a fetch, Plan.Check on creates,
+//     Meter.Produced/Consumed after
 //     a batch is acknowledged or served; map *QuotaError with HTTPStatus.
 //   - console/API: Plan.Invoice as JSON; Limits for the usage meters.
 //   - a job that pushes closed hours through an Exporter.

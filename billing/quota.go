@@ -106,6 +106,9 @@ func (e *QuotaError) HTTPStatus() int {
 	return http.StatusForbidden
 }
 
+// RetryAfterDuration is RetryAfter, for the router's QuotaRefusal.
+func (e *QuotaError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
 // Is makes errors.Is(err, ErrQuotaExceeded) true.
 func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
 
@@ -115,8 +118,13 @@ func (e *QuotaError) Error() string {
 		return fmt.Sprintf("quota %s exceeded: limit %d on plan %s, retry after %s",
 			e.Quota, e.Limit, e.Plan, e.RetryAfter.Round(time.Millisecond))
 	case KindBatch:
-		return fmt.Sprintf("quota %s exceeded: a batch of %d is more than the limit %d on plan %s; split it",
+		return fmt.Sprintf("quota %s exceeded: a batch of %d is more than the limit %d on plan %s, the most one request may carry; split it",
 			e.Quota, e.Adding, e.Limit, e.Plan)
+	}
+	if e.Quota == QuotaPartitionsPerTopic && e.Used+e.Adding >= e.Used {
+		// A per-topic size, not a running count: "used" would mislead.
+		return fmt.Sprintf("quota %s exceeded: a topic of %d partitions is more than the limit %d on plan %s",
+			e.Quota, e.Used+e.Adding, e.Limit, e.Plan)
 	}
 	if e.Adding == 1 {
 		return fmt.Sprintf("quota %s exceeded: %d of %d used on plan %s", e.Quota, e.Used, e.Limit, e.Plan)

@@ -22,13 +22,13 @@ func TestCheck(t *testing.T) {
 		{"beyond the limit", free, QuotaTopics, 12, 1, "quota topics exceeded: 12 of 10 used on plan free"},
 		{"batch crosses the limit", free, QuotaRecordsPerMonth, 9_999_990, 20, "quota records_per_month exceeded: 9999990 of 10000000 used, 20 more requested on plan free"},
 		{"batch fits exactly", free, QuotaRecordsPerMonth, 9_999_990, 10, ""},
-		{"partitions", free, QuotaPartitionsPerTopic, 0, 5, "quota partitions_per_topic exceeded: 0 of 4 used, 5 more requested on plan free"},
+		{"partitions", free, QuotaPartitionsPerTopic, 0, 5, "quota partitions_per_topic exceeded: a topic of 5 partitions is more than the limit 4 on plan free"},
 		{"storage", free, QuotaStorageBytes, 1_000_000_000, 1, "quota storage_bytes exceeded: 1000000000 of 1000000000 used on plan free"},
 		{"api keys", free, QuotaAPIKeys, 2, 1, "quota api_keys exceeded: 2 of 2 used on plan free"},
 		{"members", free, QuotaMembers, 3, 1, "quota members exceeded: 3 of 3 used on plan free"},
 		{"nothing added", free, QuotaTopics, 50, 0, ""},
 		{"unlimited", ent, QuotaTopics, 1 << 40, 1 << 40, ""},
-		{"limited on enterprise", ent, QuotaPartitionsPerTopic, 1000, 25, "quota partitions_per_topic exceeded: 1000 of 1024 used, 25 more requested on plan enterprise"},
+		{"limited on enterprise", ent, QuotaPartitionsPerTopic, 1000, 25, "quota partitions_per_topic exceeded: a topic of 1025 partitions is more than the limit 1024 on plan enterprise"},
 		{"no overflow near max", free, QuotaTopics, 1, 1<<63 - 1, "quota topics exceeded: 1 of 10 used, 9223372036854775807 more requested on plan free"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -103,7 +103,7 @@ func TestLimitersBatchLargerThanBurst(t *testing.T) {
 	if qe.Kind() != KindBatch || qe.HTTPStatus() != http.StatusRequestEntityTooLarge {
 		t.Fatalf("refusal = %+v", qe)
 	}
-	if want := "quota fetch_bytes_per_second exceeded: a batch of 2097153 is more than the limit 2097152 on plan free; split it"; err.Error() != want {
+	if want := "quota fetch_bytes_per_second exceeded: a batch of 2097153 is more than the limit 2097152 on plan free, the most one request may carry; split it"; err.Error() != want {
 		t.Fatalf("message %q, want %q", err, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/streamhouse/streamhouse/registry"
 )
 
 func TestAPIKeyFormat(t *testing.T) {
@@ -98,12 +100,15 @@ func TestTokens(t *testing.T) {
 	}
 	now := time.Unix(1_800_000_000, 0)
 	tk.now = func() time.Time { return now }
-	s, c, err := tk.Issue(12, 3, "admin")
+	s, c, err := tk.Issue(12, 3, "admin", "sess1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := tk.Issue(12, 3, "admin", ""); err == nil {
+		t.Fatal("a token without a session issued")
+	}
 	got, err := tk.Verify(s)
-	if err != nil || got.User != 12 || got.Tenant != 3 || got.Role != "admin" || got.ID != c.ID || !got.ExpiresAt.Equal(now.Add(15*time.Minute)) {
+	if err != nil || got.User != 12 || got.Tenant != 3 || got.Role != "admin" || got.Session != "sess1" || got.ID != c.ID || !got.ExpiresAt.Equal(now.Add(15*time.Minute)) {
 		t.Fatalf("verify: %+v, %v", got, err)
 	}
 
@@ -124,7 +129,7 @@ func TestTokens(t *testing.T) {
 	}
 
 	// RFC 8725: "none", another algorithm, or another type never pass.
-	claims := jwt.MapClaims{"iss": "streamhouse", "aud": "api", "sub": "12", "org": 3, "role": "owner",
+	claims := jwt.MapClaims{"iss": "streamhouse", "aud": "api", "sub": "12", "org": 3, "role": "owner", "sid": "s1",
 		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	hs512 := jwt.NewWithClaims(jwt.SigningMethodHS512, claims)
@@ -138,12 +143,55 @@ func TestTokens(t *testing.T) {
 		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
 	root.Header["typ"] = accessTokenType
 	sRoot, _ := root.SignedString(key)
-	for name, bad := range map[string]string{"none": none, "HS512": s512, "typ JWT": untyped, "no exp": sNoExp, "role root": sRoot, "garbage": "a.b.c"} {
+	noSid := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "streamhouse", "aud": "api", "sub": "12", "org": 3, "role": "owner",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
+	noSid.Header["typ"] = accessTokenType
+	sNoSid, _ := noSid.SignedString(key)
+	for name, bad := range map[string]string{"none": none, "HS512": s512, "typ JWT": untyped, "no exp": sNoExp, "role root": sRoot,
+		"no sid": sNoSid, "garbage": "a.b.c"} {
 		if _, err := tk.Verify(bad); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("%s: %v, want ErrInvalidToken", name, err)
 		}
 	}
 	if _, err := NewTokens([]byte("short"), "i", "a", time.Minute); err == nil {
 		t.Error("a 5-byte key accepted")
+	}
+}
+
+func TestRefreshTokenFormat(t *testing.T) {
+	scanner := regexp.MustCompile(`^shr_[0-9A-Za-z]{61}$`)
+	rt, err := NewRefreshToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !scanner.MatchString(rt.Token) {
+		t.Fatalf("refresh token %q does not match the documented form", rt.Token)
+	}
+	if err := registry.ValidateTokenID(rt.Session); err != nil {
+		t.Fatalf("session id %q: %v", rt.Session, err)
+	}
+	sid, secret, err := ParseRefreshToken(rt.Token)
+	if err != nil || sid != rt.Session || secret != rt.Secret {
+		t.Fatalf("parse: %q %q %v", sid, secret, err)
+	}
+	// An API key is not a refresh token, nor a changed one.
+	k, _ := NewAPIKey()
+	b := []byte(rt.Token)
+	b[20] = base62[(strings.IndexByte(base62, b[20])+1)%62]
+	for _, bad := range []string{k.Token, string(b), "", rt.Token + "x"} {
+		if _, _, err := ParseRefreshToken(bad); !errors.Is(err, ErrMalformedRefresh) {
+			t.Errorf("ParseRefreshToken(%q): %v", bad, err)
+		}
+	}
+	// A rotation's session id is fixed by the previous one and the pepper;
+	// its secret is fresh.
+	n1, _ := NextRefreshToken([]byte("pepper"), rt.Session)
+	n2, _ := NextRefreshToken([]byte("pepper"), rt.Session)
+	n3, _ := NextRefreshToken([]byte("other pepper"), rt.Session)
+	if n1.Session != n2.Session || n1.Secret == n2.Secret || n1.Session == n3.Session || n1.Session == rt.Session {
+		t.Fatalf("rotation ids %q %q %q from %q", n1.Session, n2.Session, n3.Session, rt.Session)
+	}
+	if _, _, err := ParseRefreshToken(n1.Token); err != nil || !scanner.MatchString(n1.Token) {
+		t.Fatalf("rotated token %q: %v", n1.Token, err)
 	}
 }

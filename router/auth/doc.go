@@ -14,5 +14,13 @@
 // Passwords are for people, hashed with argon2id (OWASP's parameters).
 // Access tokens are HS256 JWTs of a few minutes, explicitly typed
 // ("at+jwt"), with issuer, audience, expiry and issued-at required, and only
-// HS256 accepted.
+// HS256 accepted; each names its refresh session ("sid"). Refresh tokens
+// have the API key's layout with the prefix "shr_" and the session id in
+// place of the key id; a rotation derives the next session id from the
+// previous one, so a refresh token is used at most once even under races.
+//
+// The Authenticator (authenticator.go) turns a credential into a Principal
+// for the HTTP, WebSocket and gRPC edges. It caches each success for
+// CacheTTL (5 s by default), so a revoked key, a logout, a role change or a
+// suspension applies within that time, not at once.
 package auth

@@ -25,11 +25,16 @@ const MinTokenKeyLen = 32
 var ErrInvalidToken = errors.New("invalid access token")
 
 // Claims are what an access token says: who (User) acts in which
-// organization (Tenant) with which role, until when.
+// organization (Tenant) with which role, in which refresh session, until
+// when.
 type Claims struct {
 	User   int64
 	Tenant int64
 	Role   registry.Role
+	// Session is the id of the refresh session the token was issued in
+	// (claim "sid"): logging out revokes it, and the Authenticator refuses
+	// the token once it sees the revocation.
+	Session string
 	// ID is the token's unique id (jti), for the audit log.
 	ID        string
 	IssuedAt  time.Time
@@ -59,20 +64,37 @@ func NewTokens(key []byte, issuer, audience string, ttl time.Duration) (*Tokens,
 	return &Tokens{key: key, issuer: issuer, audience: audience, ttl: ttl, now: time.Now}, nil
 }
 
-type jwtClaims struct {
-	jwt.RegisteredClaims
-	Tenant int64         `json:"org"`
-	Role   registry.Role `json:"role"`
+// WithClock returns a copy of t that reads the time from now: tests and
+// callers with a clock of their own (the account API's Now) issue and
+// verify against it.
+func (t *Tokens) WithClock(now func() time.Time) *Tokens {
+	c := *t
+	c.now = now
+	return &c
 }
 
-// Issue signs a token for the user acting in tenant with role.
-func (t *Tokens) Issue(user, tenant int64, role registry.Role) (string, Claims, error) {
+// TTL is how long an issued token is valid.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+type jwtClaims struct {
+	jwt.RegisteredClaims
+	Tenant  int64         `json:"org"`
+	Role    registry.Role `json:"role"`
+	Session string        `json:"sid"`
+}
+
+// Issue signs a token for the user acting in tenant with role, in the
+// refresh session with the id session (a valid registry token id).
+func (t *Tokens) Issue(user, tenant int64, role registry.Role, session string) (string, Claims, error) {
+	if err := registry.ValidateTokenID(session); err != nil {
+		return "", Claims{}, fmt.Errorf("issue access token: session: %w", err)
+	}
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", Claims{}, fmt.Errorf("random token id: %w", err)
 	}
 	now := t.now().Truncate(time.Second)
-	c := Claims{User: user, Tenant: tenant, Role: role, ID: base64.RawURLEncoding.EncodeToString(jti[:]),
+	c := Claims{User: user, Tenant: tenant, Role: role, Session: session, ID: base64.RawURLEncoding.EncodeToString(jti[:]),
 		IssuedAt: now, ExpiresAt: now.Add(t.ttl)}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -80,7 +102,7 @@ func (t *Tokens) Issue(user, tenant int64, role registry.Role) (string, Claims, 
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(c.ExpiresAt), ID: c.ID,
 		},
-		Tenant: tenant, Role: role,
+		Tenant: tenant, Role: role, Session: session,
 	})
 	tok.Header["typ"] = accessTokenType
 	s, err := tok.SignedString(t.key)
@@ -112,9 +134,12 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	if _, err := fmt.Sscan(c.Subject, &user); err != nil || user <= 0 || c.Tenant <= 0 || c.IssuedAt == nil {
 		return Claims{}, fmt.Errorf("%w: missing subject or organization", ErrInvalidToken)
 	}
+	if registry.ValidateTokenID(c.Session) != nil {
+		return Claims{}, fmt.Errorf("%w: missing or malformed session id", ErrInvalidToken)
+	}
 	if _, err := registry.ParseRole(string(c.Role)); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return Claims{User: user, Tenant: c.Tenant, Role: c.Role, ID: c.RegisteredClaims.ID,
+	return Claims{User: user, Tenant: c.Tenant, Role: c.Role, Session: c.Session, ID: c.RegisteredClaims.ID,
 		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}, nil
 }

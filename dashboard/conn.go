@@ -12,6 +12,11 @@ package dashboard
 // Client → server: {"refresh_ms": N}, clamped into [min, max]. Frames over
 // 4 KiB close the connection (1009).
 //
+// With Config.Authenticate the upgrade request carries the credential
+// (?access_token=): 401 without a valid one. The connection is
+// authenticated again every Config.Reauthenticate and closed with 1008
+// (policy violation) once refused, e.g. after a logout.
+//
 // Each connection holds at most one snapshot not yet written: a newer one
 // replaces it, so a slow browser sees fresh state late rather than stale
 // state forever, and the server's memory per client stays bounded.
@@ -25,6 +30,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/streamhouse/streamhouse/router/auth"
 )
 
 // maxClientFrame bounds a frame from the browser.
@@ -32,12 +39,16 @@ const maxClientFrame = 4 << 10
 
 // client is one connection as the poller sees it.
 type client struct {
-	refresh atomic.Int64 // the period in ns
-	out     chan []byte  // the snapshot not yet written: capacity 1
-	sent    time.Time    // the poller's own: when it last offered
+	refresh   atomic.Int64                   // the period in ns
+	principal atomic.Pointer[auth.Principal] // who it acts as; renewed by reauthentication
+	out       chan []byte                    // the snapshot not yet written: capacity 1
+	sent      time.Time                      // the poller's own: when it last offered
 }
 
 func (cl *client) period() time.Duration { return time.Duration(cl.refresh.Load()) }
+
+// who is the principal the client's snapshots are read as.
+func (cl *client) who() auth.Principal { return *cl.principal.Load() }
 
 // offer queues frame, replacing a frame still waiting. Only the poller
 // calls it, so the slot it frees stays free for its own send.
@@ -65,24 +76,35 @@ func marshal(v any) ([]byte, error) {
 	return b, nil
 }
 
-// register adds cl unless the console stopped or is full.
-func (c *Console) register(cl *client) error {
+// register adds cl unless the console stopped or is full, overall (503)
+// or for cl's organization (429).
+func (c *Console) register(cl *client) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	tenant := cl.who().Tenant
 	switch {
 	case c.mu.stopped:
-		return errors.New("the console is shutting down")
+		return http.StatusServiceUnavailable, errors.New("the console is shutting down")
 	case len(c.mu.clients) >= c.cfg.MaxClients:
-		return fmt.Errorf("too many console connections (at most %d)", c.cfg.MaxClients)
+		return http.StatusServiceUnavailable, fmt.Errorf("too many console connections (at most %d)", c.cfg.MaxClients)
+	case c.mu.byTenant[tenant] >= c.cfg.MaxClientsPerTenant:
+		return http.StatusTooManyRequests, fmt.Errorf("too many console connections for this organization (at most %d)", c.cfg.MaxClientsPerTenant)
 	}
 	c.mu.clients[cl] = struct{}{}
+	c.mu.byTenant[tenant]++
 	c.conns.Add(1)
-	return nil
+	return 0, nil
 }
 
+// unregister removes cl. Its organization is the one it registered with:
+// a reauthentication never moves a client to another (recheck).
 func (c *Console) unregister(cl *client) {
 	c.mu.Lock()
 	delete(c.mu.clients, cl)
+	tenant := cl.who().Tenant
+	if c.mu.byTenant[tenant]--; c.mu.byTenant[tenant] <= 0 {
+		delete(c.mu.byTenant, tenant)
+	}
 	c.mu.Unlock()
 	c.conns.Done()
 }
@@ -95,10 +117,21 @@ func (c *Console) clamp(d time.Duration) time.Duration {
 // serveWS runs one console connection: a reader goroutine for the
 // client's settings, pings and close, and this goroutine writing.
 func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
+	p, err := c.authenticate(r)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			status = http.StatusUnauthorized
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+		http.Error(w, "console: "+err.Error(), status)
+		return
+	}
 	cl := &client{out: make(chan []byte, 1)}
+	cl.principal.Store(&p)
 	cl.refresh.Store(int64(c.cfg.DefaultRefresh))
-	if err := c.register(cl); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	if status, err := c.register(cl); err != nil {
+		http.Error(w, err.Error(), status)
 		return
 	}
 	defer c.unregister(cl)
@@ -149,6 +182,8 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	ping := time.NewTicker(c.cfg.PingInterval)
 	defer ping.Stop()
+	reauth := time.NewTicker(c.cfg.Reauthenticate)
+	defer reauth.Stop()
 	closeCode, reason := websocket.CloseGoingAway, "server going away"
 loop:
 	for {
@@ -164,6 +199,12 @@ loop:
 		case <-ping.C:
 			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteTimeout)) != nil {
 				closeCode = 0
+				break loop
+			}
+			continue
+		case <-reauth.C:
+			if code, why := c.recheck(r, cl); code != 0 {
+				closeCode, reason = code, why
 				break loop
 			}
 			continue
@@ -183,4 +224,32 @@ loop:
 	}
 	_ = conn.Close() // ends the reader's ReadMessage
 	<-readerDone
+}
+
+// authenticate is Config.Authenticate, or the zero Principal without it.
+func (c *Console) authenticate(r *http.Request) (auth.Principal, error) {
+	if c.cfg.Authenticate == nil {
+		return auth.Principal{}, nil
+	}
+	return c.cfg.Authenticate(r)
+}
+
+// recheck authenticates cl's request again and returns the close code and
+// reason that end the connection, or 0: refused credentials end it, and so
+// does a principal of another organization (its snapshots must not change
+// hands); a failure to check (the registry is down) keeps the principal
+// the connection had, so an outage does not drop every browser.
+func (c *Console) recheck(r *http.Request, cl *client) (int, string) {
+	p, err := c.authenticate(r)
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return websocket.ClosePolicyViolation, "unauthenticated"
+	case err != nil:
+		c.cfg.Logger.Warn("console reauthentication", "remote", r.RemoteAddr, "err", err)
+		return 0, ""
+	case p.Tenant != cl.who().Tenant:
+		return websocket.ClosePolicyViolation, "the credential now names another organization"
+	}
+	cl.principal.Store(&p)
+	return 0, ""
 }

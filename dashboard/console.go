@@ -2,8 +2,13 @@
 // built into dist/ and embedded) and one WebSocket, /ws/console, that pushes
 // a Snapshot of the cell (topics, throughput, groups and lag, agents,
 // health, metrics) to each browser at the refresh rate it chose. Actions
-// (create or delete a topic, reset a group's offsets) go from the browser
-// to the HTTP API (/api/v1), not through here.
+// (create or delete a topic, reset a group's offsets, the account pages)
+// go from the browser to the HTTP API (/api/v1), not through here.
+//
+// In a managed cell the console is multi-tenant: each WebSocket is
+// authenticated when it opens (Config.Authenticate) and sees only its own
+// organization's snapshot, built by reading the Source as a principal of
+// that organization.
 package dashboard
 
 import (
@@ -19,20 +24,25 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamhouse/streamhouse/router/auth"
 )
 
 // Defaults and bounds of Config.
 const (
-	DefaultRefresh       = 2 * time.Second
-	DefaultMinRefresh    = 500 * time.Millisecond
-	DefaultMaxRefresh    = time.Minute
-	DefaultSourceTimeout = 5 * time.Second
-	DefaultMaxTopics     = 500
-	DefaultMaxGroups     = 500
-	DefaultMaxSeries     = 5000
-	DefaultMaxClients    = 64
-	DefaultWriteTimeout  = 10 * time.Second
-	DefaultPingInterval  = 30 * time.Second
+	DefaultRefresh                = 2 * time.Second
+	DefaultMinRefresh             = 500 * time.Millisecond
+	DefaultMaxRefresh             = time.Minute
+	DefaultSourceTimeout          = 5 * time.Second
+	DefaultMaxTopics              = 500
+	DefaultMaxGroups              = 500
+	DefaultMaxSeries              = 5000
+	DefaultMaxClients             = 64
+	DefaultMaxClientsPerTenant    = 16
+	DefaultWriteTimeout           = 10 * time.Second
+	DefaultPingInterval           = 30 * time.Second
+	DefaultReauthenticate         = 15 * time.Second
+	DefaultMaxConcurrentSnapshots = 4
 )
 
 // contentSecurityPolicy lets the app load only its own files and talk
@@ -65,11 +75,36 @@ type Config struct {
 	// 5000 metric series); the rest is left out and the snapshot says so.
 	MaxTopics, MaxGroups, MaxSeries int
 	// MaxClients is the most WebSocket connections at once (64); more are
-	// refused with 503.
-	MaxClients int
+	// refused with 503. MaxClientsPerTenant is the most of one
+	// organization (16), so that one cannot take every slot; more are
+	// refused with 429.
+	MaxClients, MaxClientsPerTenant int
 	// WriteTimeout bounds every write to a client (10 s); PingInterval is
 	// the keepalive period (30 s): a client silent for two is dropped.
 	WriteTimeout, PingInterval time.Duration
+
+	// Authenticate, if set, says who a WebSocket acts as, from its upgrade
+	// request: browsers cannot set headers on a WebSocket, so the
+	// credential comes as ?access_token=. An error wrapping
+	// auth.ErrUnauthenticated refuses the upgrade with 401, any other with
+	// 503. Each connection sees only the snapshot of its principal's
+	// organization (Principal.Tenant). Nil: every connection acts as the
+	// zero Principal, one shared snapshot (a single-tenant cell).
+	Authenticate func(*http.Request) (auth.Principal, error)
+	// Reauthenticate is how often an open connection's request is
+	// authenticated again (15 s), so that a logout, a revoked key or a
+	// removed member ends the feed: a refusal closes the connection with
+	// 1008 (policy violation).
+	Reauthenticate time.Duration
+	// MetricsVisible, if set, says whether a principal's snapshots carry
+	// the process's metrics. They are labelled by topic and group, not by
+	// organization, so a multi-tenant cell shows them to none (they would
+	// tell one organization of another's traffic) or to its operators
+	// only. Nil shows them to every connection.
+	MetricsVisible func(auth.Principal) bool
+	// MaxConcurrentSnapshots bounds the organizations whose snapshots are
+	// read at once (4).
+	MaxConcurrentSnapshots int
 }
 
 func (c Config) withDefaults() Config {
@@ -89,10 +124,13 @@ func (c Config) withDefaults() Config {
 	def(&c.SourceTimeout, DefaultSourceTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.Reauthenticate, DefaultReauthenticate)
+	defInt(&c.MaxConcurrentSnapshots, DefaultMaxConcurrentSnapshots)
 	defInt(&c.MaxTopics, DefaultMaxTopics)
 	defInt(&c.MaxGroups, DefaultMaxGroups)
 	defInt(&c.MaxSeries, DefaultMaxSeries)
 	defInt(&c.MaxClients, DefaultMaxClients)
+	defInt(&c.MaxClientsPerTenant, DefaultMaxClientsPerTenant)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -110,8 +148,9 @@ type Console struct {
 	conns  sync.WaitGroup
 	mu     struct {
 		sync.Mutex
-		clients map[*client]struct{}
-		stopped bool
+		clients  map[*client]struct{}
+		byTenant map[int64]int // connections per organization
+		stopped  bool
 	}
 }
 
@@ -133,6 +172,7 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{cfg: cfg, static: http.FileServerFS(sub),
 		wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.mu.clients = map[*client]struct{}{}
+	c.mu.byTenant = map[int64]int{}
 	// The default CheckOrigin: a browser's Origin must be the request's
 	// own host, so another site cannot read the cell through a visitor.
 	c.up = websocket.Upgrader{HandshakeTimeout: cfg.WriteTimeout}
@@ -168,12 +208,13 @@ func (c *Console) Run(ctx context.Context) error {
 		close(c.stop)
 		c.conns.Wait()
 	}()
-	var r rater
+	raters := map[int64]*rater{} // by organization; the poller's own
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		clients := c.clients()
 		if len(clients) == 0 {
+			clear(raters)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -183,26 +224,27 @@ func (c *Console) Run(ctx context.Context) error {
 		}
 		now := time.Now()
 		period := c.cfg.MaxRefresh
+		connected := map[int64]bool{}
+		due := map[int64][]*client{} // the clients due now, by organization
 		for _, cl := range clients {
 			period = min(period, cl.period())
 		}
-		var frame []byte
 		for _, cl := range clients {
+			tenant := cl.who().Tenant
+			connected[tenant] = true
 			// Due with half a poll of slack, so a client's period is kept on
 			// average rather than rounded up to the next poll.
 			if !cl.sent.IsZero() && now.Sub(cl.sent) < cl.period()-period/2 {
 				continue
 			}
-			if frame == nil {
-				var err error
-				if frame, err = marshal(c.snapshot(ctx, &r, now)); err != nil {
-					c.cfg.Logger.Error("console snapshot", "err", err)
-					break
-				}
-			}
-			cl.sent = now
-			cl.offer(frame)
+			due[tenant] = append(due[tenant], cl)
 		}
+		for tenant := range raters {
+			if !connected[tenant] { // its last browser left: its history goes
+				delete(raters, tenant)
+			}
+		}
+		c.poll(ctx, due, raters, now)
 		timer.Reset(period)
 		select {
 		case <-ctx.Done():
@@ -211,6 +253,35 @@ func (c *Console) Run(ctx context.Context) error {
 		case <-c.wake:
 		}
 	}
+}
+
+// poll builds one snapshot per organization in due, at most
+// MaxConcurrentSnapshots at once, each read as one of its clients'
+// principals, and offers it to that organization's clients only.
+func (c *Console) poll(ctx context.Context, due map[int64][]*client, raters map[int64]*rater, now time.Time) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, c.cfg.MaxConcurrentSnapshots)
+	for tenant, cls := range due {
+		r := raters[tenant]
+		if r == nil {
+			r = &rater{}
+			raters[tenant] = r
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			frame, err := marshal(c.snapshot(ctx, r, cls[0].who(), now))
+			if err != nil {
+				c.cfg.Logger.Error("console snapshot", "tenant", tenant, "err", err)
+				return
+			}
+			for _, cl := range cls {
+				cl.sent = now
+				cl.offer(frame)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (c *Console) clients() []*client {

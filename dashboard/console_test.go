@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamhouse/streamhouse/router/auth"
 )
 
 // fakeSource is a cell whose state the test moves.
@@ -24,21 +26,21 @@ type fakeSource struct {
 	err    error // returned by Groups
 }
 
-func (f *fakeSource) Topics(context.Context) ([]Topic, error) {
+func (f *fakeSource) Topics(context.Context, auth.Principal) ([]Topic, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Topic(nil), f.topics...), nil
 }
 
-func (f *fakeSource) Groups(context.Context) ([]Group, error) {
+func (f *fakeSource) Groups(context.Context, auth.Principal) ([]Group, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Group(nil), f.groups...), f.err
 }
 
-func (f *fakeSource) Agents(context.Context) ([]Agent, error) { return f.agents, nil }
+func (f *fakeSource) Agents(context.Context, auth.Principal) ([]Agent, error) { return f.agents, nil }
 
-func (f *fakeSource) Health(context.Context) (map[string]string, error) {
+func (f *fakeSource) Health(context.Context, auth.Principal) (map[string]string, error) {
 	return map[string]string{"registry": "ok"}, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/streamhouse/streamhouse/router/auth"
 )
 
 // Snapshot is the event the console pushes at each client's refresh rate:
@@ -47,8 +49,9 @@ type GroupStat struct {
 	Lag int64 `json:"lag"`
 }
 
-// rater turns high-watermark sums into rates between snapshots. It belongs
-// to the hub's poller goroutine.
+// rater turns high-watermark sums into rates between snapshots of one
+// organization. It belongs to the hub's poller, which lends it to one
+// snapshot at a time.
 type rater struct {
 	prev map[string]hwPoint
 }
@@ -83,10 +86,10 @@ func (r *rater) forget(keep map[string]bool) {
 	}
 }
 
-// snapshot reads the source and the gatherer concurrently, each part
+// snapshot reads the source as p and the gatherer concurrently, each part
 // within Config.SourceTimeout; a failed part is left empty and named in
-// Errors.
-func (c *Console) snapshot(ctx context.Context, r *rater, now time.Time) *Snapshot {
+// Errors. The metrics are read only if p may see them (MetricsVisible).
+func (c *Console) snapshot(ctx context.Context, r *rater, p auth.Principal, now time.Time) *Snapshot {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SourceTimeout)
 	defer cancel()
 	s := &Snapshot{Type: "snapshot", TimeMs: now.UnixMilli(), Topics: []TopicStat{}, Groups: []GroupStat{},
@@ -105,32 +108,36 @@ func (c *Console) snapshot(ctx context.Context, r *rater, now time.Time) *Snapsh
 	}
 	wg.Go(func() {
 		var err error
-		if topics, err = c.cfg.Source.Topics(ctx); err != nil {
+		if topics, err = c.cfg.Source.Topics(ctx, p); err != nil {
 			fail("topics", err)
 		}
 	})
 	wg.Go(func() {
 		var err error
-		if groups, err = c.cfg.Source.Groups(ctx); err != nil {
+		if groups, err = c.cfg.Source.Groups(ctx, p); err != nil {
 			fail("groups", err)
 		}
 	})
 	wg.Go(func() {
-		if agents, err := c.cfg.Source.Agents(ctx); err != nil {
+		if agents, err := c.cfg.Source.Agents(ctx, p); err != nil {
 			fail("agents", err)
 		} else if agents != nil {
 			s.Agents = agents
 		}
 	})
 	wg.Go(func() {
-		if h, err := c.cfg.Source.Health(ctx); err != nil {
+		if h, err := c.cfg.Source.Health(ctx, p); err != nil {
 			fail("health", err)
 		} else if h != nil {
 			s.Health = h
 		}
 	})
+	gatherer := c.cfg.Gatherer
+	if c.cfg.MetricsVisible != nil && !c.cfg.MetricsVisible(p) {
+		gatherer = nil
+	}
 	wg.Go(func() {
-		m, truncated, err := gatherMetrics(c.cfg.Gatherer, c.cfg.MaxSeries)
+		m, truncated, err := gatherMetrics(gatherer, c.cfg.MaxSeries)
 		if err != nil {
 			fail("metrics", err)
 		}

@@ -1,21 +1,30 @@
 package dashboard
 
-import "context"
+import (
+	"context"
+
+	"github.com/streamhouse/streamhouse/router/auth"
+)
 
 // Source is what the console shows: the cell as its admin API sees it. The
 // process adapts the router's admin core to it (cmd/streamhouse/console.go);
 // the field names and JSON tags are the admin API's, so an adapter can
 // decode the API's answers straight into them. Each call is bounded by the
-// ctx the hub passes (Config.SourceTimeout).
+// ctx the hub passes (Config.SourceTimeout) and acts as p, a principal of
+// the organization whose snapshot is being built: the source must answer
+// only what p may see (its organization's topics, groups and agents).
 type Source interface {
-	// Topics returns every topic with its partitions (DescribeTopic).
-	Topics(ctx context.Context) ([]Topic, error)
-	// Groups returns every consumer group with its members and lag.
-	Groups(ctx context.Context) ([]Group, error)
-	// Agents returns the cell's agents and the partitions each owns.
-	Agents(ctx context.Context) ([]Agent, error)
+	// Topics returns every topic of p's organization with its partitions
+	// (DescribeTopic).
+	Topics(ctx context.Context, p auth.Principal) ([]Topic, error)
+	// Groups returns every consumer group of p's organization with its
+	// members and lag.
+	Groups(ctx context.Context, p auth.Principal) ([]Group, error)
+	// Agents returns the cell's agents and the partitions of p's
+	// organization each owns.
+	Agents(ctx context.Context, p auth.Principal) ([]Agent, error)
 	// Health returns each component's state: "ok" or its error.
-	Health(ctx context.Context) (map[string]string, error)
+	Health(ctx context.Context, p auth.Principal) (map[string]string, error)
 }
 
 // Topic is a topic as GET /api/v1/topics/{topic} describes it.

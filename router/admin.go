@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 )
 
 // Cluster administration (HTTP):
@@ -51,7 +52,7 @@ type addPartitionsRequest struct {
 
 // addPartitions grows a topic (adminCore.addPartitions).
 func (rt *Router) addPartitions(w http.ResponseWriter, r *http.Request) {
-	tenant, t, err := rt.topic(r)
+	p, t, err := rt.topic(r, auth.ActManageTopics)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -61,7 +62,7 @@ func (rt *Router) addPartitions(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	grown, err := rt.admin().addPartitions(r.Context(), tenant, t, req.Partitions)
+	grown, err := rt.admin().addPartitions(r.Context(), p, t, req.Partitions)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -82,12 +83,12 @@ type agentPartJSON struct {
 
 // listAgents answers GET /api/v1/agents (adminCore.listAgents).
 func (rt *Router) listAgents(w http.ResponseWriter, r *http.Request) {
-	tenant, err := rt.cfg.Tenant(r)
+	p, err := rt.authorize(r, auth.ActRead)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	out, err := rt.admin().listAgents(r.Context(), tenant)
+	out, err := rt.admin().listAgents(r.Context(), p.Tenant)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return

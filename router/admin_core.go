@@ -7,18 +7,21 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
 // adminCore is the administration API's logic, shared by the HTTP handlers
 // (topics.go, admin.go, admin_groups.go) and the gRPC AdminService
-// (grpc_admin.go): each edge resolves the tenant and decodes its request,
-// calls a method here, and encodes the result or the error (through the one
-// error table) its own way.
+// (grpc_admin.go): each edge authorizes the call (authz.go) and decodes its
+// request, calls a method here with the principal's tenant (or, for the
+// changes that are quota-checked and audited, the principal), and encodes
+// the result or the error (through the one error table) its own way.
 type adminCore struct {
 	deps *Deps
 	log  *slog.Logger
@@ -27,8 +30,10 @@ type adminCore struct {
 func (rt *Router) admin() adminCore { return adminCore{deps: &rt.deps, log: rt.log} }
 
 // createTopic creates the topic req describes (the defaults and the refusal
-// of an explicit 0 are createTopicRequest's), then calls Deps.TopicCreated.
-func (a adminCore) createTopic(ctx context.Context, tenant int64, req createTopicRequest) (registry.Topic, error) {
+// of an explicit 0 are createTopicRequest's) if the quotas admit it, then
+// calls Deps.TopicCreated and audits.
+func (a adminCore) createTopic(ctx context.Context, p auth.Principal, req createTopicRequest) (registry.Topic, error) {
+	tenant := p.Tenant
 	spec := registry.TopicSpec{
 		Name: req.Name, Partitions: 1,
 		Durability: registry.Durability(req.Durability), CleanupPolicy: registry.CleanupPolicy(req.CleanupPolicy),
@@ -49,6 +54,11 @@ func (a adminCore) createTopic(ctx context.Context, tenant int64, req createTopi
 		}
 		*f.dst = *f.v
 	}
+	if a.deps.Quotas != nil {
+		if err := a.deps.Quotas.AdmitTopic(ctx, tenant, spec.Partitions); err != nil {
+			return registry.Topic{}, err
+		}
+	}
 	t, err := a.deps.Topics.CreateTopic(ctx, tenant, spec)
 	if errors.Is(err, registry.ErrExists) {
 		err = wire.Errorf(wire.Exists, "topic %q already exists", spec.Name)
@@ -57,6 +67,7 @@ func (a adminCore) createTopic(ctx context.Context, tenant int64, req createTopi
 		return registry.Topic{}, err
 	}
 	a.forget(tenant, t.Name) // a miss is not cached, but a deleted namesake may be
+	a.deps.accounting().record(ctx, p, auditTopicCreate, t.Name, fmt.Sprintf("partitions=%d", t.Partitions))
 	if a.deps.TopicCreated != nil {
 		a.deps.TopicCreated(t)
 	}
@@ -178,10 +189,16 @@ func (a adminCore) addOwners(ctx context.Context, tenant int64, t registry.Topic
 	wg.Wait()
 }
 
-// addPartitions grows t to n partitions, then tells the agents
-// (Deps.TopicChanged, else Deps.TopicCreated) so they take the new
-// partitions at once.
-func (a adminCore) addPartitions(ctx context.Context, tenant int64, t registry.Topic, n int32) (registry.Topic, error) {
+// addPartitions grows t to n partitions if the quotas admit it, then tells
+// the agents (Deps.TopicChanged, else Deps.TopicCreated) so they take the
+// new partitions at once, and audits.
+func (a adminCore) addPartitions(ctx context.Context, p auth.Principal, t registry.Topic, n int32) (registry.Topic, error) {
+	tenant := p.Tenant
+	if a.deps.Quotas != nil && n > t.Partitions { // not growing: the registry's 400
+		if err := a.deps.Quotas.AdmitPartitions(ctx, tenant, n); err != nil {
+			return registry.Topic{}, err
+		}
+	}
 	grown, err := a.deps.Topics.AddPartitions(ctx, tenant, t.ID, n)
 	if errors.Is(err, registry.ErrNotFound) {
 		err = topicNotFound(t.Name)
@@ -190,6 +207,7 @@ func (a adminCore) addPartitions(ctx context.Context, tenant int64, t registry.T
 		return registry.Topic{}, err
 	}
 	a.forget(tenant, t.Name)
+	a.deps.accounting().record(ctx, p, auditTopicPartitions, t.Name, fmt.Sprintf("partitions=%d->%d", t.Partitions, grown.Partitions))
 	switch {
 	case a.deps.TopicChanged != nil:
 		a.deps.TopicChanged(grown)
@@ -203,7 +221,8 @@ func (a adminCore) addPartitions(ctx context.Context, tenant int64, t registry.T
 // (whose error is logged: the topic is gone either way). The name was
 // looked up, then the id is deleted: a topic deleted and re-created in
 // between is the new one, and is deleted.
-func (a adminCore) deleteTopic(ctx context.Context, tenant int64, t registry.Topic) error {
+func (a adminCore) deleteTopic(ctx context.Context, p auth.Principal, t registry.Topic) error {
+	tenant := p.Tenant
 	removed, err := a.deps.Topics.DeleteTopic(ctx, tenant, t.ID)
 	if errors.Is(err, registry.ErrNotFound) {
 		err = topicNotFound(t.Name)
@@ -212,6 +231,7 @@ func (a adminCore) deleteTopic(ctx context.Context, tenant int64, t registry.Top
 		return err
 	}
 	a.forget(tenant, t.Name)
+	a.deps.accounting().record(ctx, p, auditTopicDelete, t.Name, fmt.Sprintf("id=%d", t.ID))
 	if a.deps.TopicDeleted != nil {
 		if err := a.deps.TopicDeleted(ctx, t, removed); err != nil {
 			a.log.ErrorContext(ctx, "clean up after topic delete", "topic", t.Name, "topic_id", t.ID, "err", err)
@@ -387,7 +407,8 @@ func (a adminCore) describeGroup(ctx context.Context, tenant int64, name string)
 // (group_not_empty) while the group has members (checked by its
 // coordinator, which keeps members out while it writes). name is checked
 // (checkGroup).
-func (a adminCore) resetGroup(ctx context.Context, tenant int64, name string, req resetGroupRequest) ([]resetOffsetJSON, error) {
+func (a adminCore) resetGroup(ctx context.Context, p auth.Principal, name string, req resetGroupRequest) ([]resetOffsetJSON, error) {
+	tenant := p.Tenant
 	if err := checkReset(req); err != nil {
 		return nil, err
 	}
@@ -433,7 +454,9 @@ func (a adminCore) resetGroup(ctx context.Context, tenant int64, name string, re
 	}
 	var offs []registry.GroupOffset
 	var shown []resetOffsetJSON
+	names := make([]string, 0, len(topics))
 	for _, t := range topics {
+		names = append(names, t.Name)
 		parts, err := a.deps.Topics.ListPartitions(ctx, tenant, t.ID)
 		if errors.Is(err, registry.ErrNotFound) {
 			err = topicNotFound(t.Name)
@@ -441,14 +464,14 @@ func (a adminCore) resetGroup(ctx context.Context, tenant int64, name string, re
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range parts {
-			off, err := a.resetTarget(ctx, req, p)
+		for _, part := range parts {
+			off, err := a.resetTarget(ctx, req, part)
 			if err != nil {
 				return nil, err
 			}
-			offs = append(offs, registry.GroupOffset{Topic: t.ID, Partition: p.ID.Partition, Offset: off,
+			offs = append(offs, registry.GroupOffset{Topic: t.ID, Partition: part.ID.Partition, Offset: off,
 				Metadata: "reset to " + req.To})
-			shown = append(shown, resetOffsetJSON{Topic: t.Name, Partition: p.ID.Partition, Offset: off})
+			shown = append(shown, resetOffsetJSON{Topic: t.Name, Partition: part.ID.Partition, Offset: off})
 		}
 	}
 	var err error
@@ -460,6 +483,7 @@ func (a adminCore) resetGroup(ctx context.Context, tenant int64, name string, re
 	if err != nil {
 		return nil, groupNotEmpty(name, err)
 	}
+	a.deps.accounting().record(ctx, p, auditGroupReset, name, fmt.Sprintf("to=%s topics=%s", req.To, strings.Join(names, ",")))
 	return shown, nil
 }
 
@@ -485,7 +509,8 @@ func (a adminCore) resetTarget(ctx context.Context, req resetGroupRequest, p reg
 
 // deleteGroup removes the group's committed offsets; group_not_empty while
 // it has members. name is checked (checkGroup).
-func (a adminCore) deleteGroup(ctx context.Context, tenant int64, name string) error {
+func (a adminCore) deleteGroup(ctx context.Context, p auth.Principal, name string) error {
+	tenant := p.Tenant
 	var err error
 	if a.deps.Groups != nil {
 		err = a.deps.Groups.DeleteGroup(ctx, tenant, name)
@@ -499,5 +524,6 @@ func (a adminCore) deleteGroup(ctx context.Context, tenant int64, name string) e
 	if err != nil {
 		return groupNotEmpty(name, err)
 	}
+	a.deps.accounting().record(ctx, p, auditGroupDelete, name, "")
 	return nil
 }

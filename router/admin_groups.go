@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -80,34 +81,35 @@ type groupJSON struct {
 	Offsets    []groupOffsetJSON `json:"offsets"`
 }
 
-// groupParam resolves the tenant and the {group} path parameter.
-func (rt *Router) groupParam(r *http.Request) (int64, string, error) {
-	tenant, err := rt.cfg.Tenant(r)
+// groupParam authorizes the request for act and returns the {group} path
+// parameter.
+func (rt *Router) groupParam(r *http.Request, act auth.Action) (auth.Principal, string, error) {
+	p, err := rt.authorize(r, act)
 	if err != nil {
-		return 0, "", err
+		return auth.Principal{}, "", err
 	}
 	if rt.deps.Offsets == nil {
-		return 0, "", errNoGroups()
+		return auth.Principal{}, "", errNoGroups()
 	}
 	name := chi.URLParam(r, "group")
 	if r.URL.RawPath != "" {
 		if name, err = url.PathUnescape(name); err != nil {
-			return 0, "", wire.Errorf(wire.Invalid, "group name in path: %v", err)
+			return auth.Principal{}, "", wire.Errorf(wire.Invalid, "group name in path: %v", err)
 		}
 	}
 	if err := rt.admin().checkGroup(name); err != nil {
-		return 0, "", err
+		return auth.Principal{}, "", err
 	}
-	return tenant, name, nil
+	return p, name, nil
 }
 
 func (rt *Router) listGroups(w http.ResponseWriter, r *http.Request) {
-	tenant, err := rt.cfg.Tenant(r)
+	p, err := rt.authorize(r, auth.ActRead)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	groups, err := rt.admin().listGroups(r.Context(), tenant)
+	groups, err := rt.admin().listGroups(r.Context(), p.Tenant)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -123,12 +125,12 @@ func (rt *Router) listGroups(w http.ResponseWriter, r *http.Request) {
 // and lag (high watermark − committed, or − log start without a commit).
 // A group with neither offsets nor members is not found.
 func (rt *Router) describeGroup(w http.ResponseWriter, r *http.Request) {
-	tenant, name, err := rt.groupParam(r)
+	p, name, err := rt.groupParam(r, auth.ActRead)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	out, err := rt.admin().describeGroup(r.Context(), tenant, name)
+	out, err := rt.admin().describeGroup(r.Context(), p.Tenant, name)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -157,7 +159,7 @@ type resetOffsetJSON struct {
 // with 409 while the group has members (checked by its coordinator, which
 // keeps members out while it writes).
 func (rt *Router) resetGroup(w http.ResponseWriter, r *http.Request) {
-	tenant, name, err := rt.groupParam(r)
+	p, name, err := rt.groupParam(r, auth.ActManageGroups)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -167,7 +169,7 @@ func (rt *Router) resetGroup(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	shown, err := rt.admin().resetGroup(r.Context(), tenant, name, req)
+	shown, err := rt.admin().resetGroup(r.Context(), p, name, req)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -197,12 +199,12 @@ func checkReset(req resetGroupRequest) error {
 // deleteGroup removes the group's committed offsets; 409 while it has
 // members.
 func (rt *Router) deleteGroup(w http.ResponseWriter, r *http.Request) {
-	tenant, name, err := rt.groupParam(r)
+	p, name, err := rt.groupParam(r, auth.ActManageGroups)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	if err := rt.admin().deleteGroup(r.Context(), tenant, name); err != nil {
+	if err := rt.admin().deleteGroup(r.Context(), p, name); err != nil {
 		rt.writeError(w, r, err)
 		return
 	}

@@ -65,7 +65,7 @@ func newAdminHarness(t *testing.T, set func(h *harness, d *Deps)) *harness {
 		set(h, &d)
 	}
 	var err error
-	if h.rt, err = New(Config{Tenant: StaticTenant(h.tenant.ID)}, d); err != nil {
+	if h.rt, err = New(Config{Authenticate: Anonymous(h.tenant.ID)}, d); err != nil {
 		t.Fatal(err)
 	}
 	return h

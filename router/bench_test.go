@@ -48,7 +48,7 @@ func benchBinaryBody() []byte {
 // check the limits, pick partitions (murmur2 of the key) and group them into
 // per-partition ProduceRequests.
 func BenchmarkProduceDecodePartition(b *testing.B) {
-	rt := &Router{cfg: Config{Tenant: StaticTenant(1)}.EnsureDefaults()}
+	rt := &Router{cfg: Config{Authenticate: Anonymous(1)}.EnsureDefaults()}
 	req := httptest.NewRequest("POST", "/api/v1/topics/t/records", nil)
 	for _, c := range []struct {
 		name  string
@@ -99,7 +99,7 @@ func BenchmarkProduceHTTP(b *testing.B) {
 	if _, err := reg.CreateTopic(ctx, tenant.ID, registry.TopicSpec{Name: "t", Partitions: 16}); err != nil {
 		b.Fatal(err)
 	}
-	rt, err := New(Config{Tenant: StaticTenant(tenant.ID)}, Deps{Topics: reg, Producer: discardProducer{}})
+	rt, err := New(Config{Authenticate: Anonymous(tenant.ID)}, Deps{Topics: reg, Producer: discardProducer{}})
 	if err != nil {
 		b.Fatal(err)
 	}

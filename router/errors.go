@@ -63,9 +63,13 @@ func (e *statusError) Unwrap() error { return e.err }
 
 // codeOf classifies err: the code, the message for the client, and whether
 // it is internal (then the message is generic and err is logged instead).
-// Registry sentinels lose their "registry: ..." suffix, which says nothing
-// to an API client.
+// Refusals of authentication, role and quota come first (authCode,
+// authz.go). Registry sentinels lose their "registry: ..." suffix, which
+// says nothing to an API client.
 func codeOf(err error) (wire.Code, string, bool) {
+	if code, msg, ok := authCode(err); ok {
+		return code, msg, false
+	}
 	var we *wire.Error
 	var tooBig *http.MaxBytesError
 	switch {
@@ -118,9 +122,11 @@ func (rt *Router) errorOf(r *http.Request, err error) (int, apiError) {
 	return status, apiError{Code: code.String(), Message: msg}
 }
 
-// writeError answers with err's status and {"error":{"code","message"}}.
+// writeError answers with err's status and {"error":{"code","message"}},
+// with WWW-Authenticate on a 401 and Retry-After on a quota's 429.
 func (rt *Router) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := rt.errorOf(r, err)
+	authHeaders(w.Header(), status, err)
 	writeJSON(w, status, struct {
 		Error apiError `json:"error"`
 	}{body})

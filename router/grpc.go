@@ -15,9 +15,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	shv1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -51,12 +54,24 @@ const (
 	DefaultMaxFetchWait = 30 * time.Second
 )
 
-// GRPCConfig configures the gRPC server. Tenant, Topics and Fetch are
-// required.
+// GRPCConfig configures the gRPC server. Authenticate, Topics and Fetch
+// are required.
 type GRPCConfig struct {
-	// Tenant returns the tenant a call acts for; its error goes through the
-	// error table (a *wire.Error with Unauthenticated gives UNAUTHENTICATED).
-	Tenant func(ctx context.Context) (int64, error)
+	// Authenticate returns who a call acts as, from its context (the
+	// metadata "authorization: Bearer ..."); every call of every service
+	// runs it first (a stream, at its start), then checks the principal's
+	// role for the method (authz.go), and scopes everything by its tenant.
+	// Its error goes through the error table: one wrapping
+	// auth.ErrUnauthenticated is UNAUTHENTICATED, a role refusal
+	// PERMISSION_DENIED. A cell with authentication off passes
+	// AnonymousGRPC(its tenant).
+	Authenticate func(ctx context.Context) (auth.Principal, error)
+	// Quotas and Usage, if set, admit, charge and meter the fetches of
+	// Fetch and Subscribe as Deps.Quotas and Deps.Usage do those of the
+	// HTTP API (pass the same ones); nil is off. The AdminService uses
+	// Admin's Quotas and Audit.
+	Quotas Quotas
+	Usage  UsageMeter
 	// Topics resolves topic names and keeps consumer offsets.
 	Topics GRPCRegistry
 	// TopicCache, if set, resolves topic names for Fetch and Subscribe
@@ -99,8 +114,8 @@ type GRPCConfig struct {
 // Subscribe (grpc_subscribe.go) needs Groups; without it, it answers
 // UNIMPLEMENTED.
 func NewGRPCServer(cfg GRPCConfig) (*grpc.Server, error) {
-	if cfg.Tenant == nil || cfg.Topics == nil || cfg.Fetch == nil {
-		return nil, errors.New("new grpc server: Tenant, Topics and Fetch are required")
+	if cfg.Authenticate == nil || cfg.Topics == nil || cfg.Fetch == nil {
+		return nil, errors.New("new grpc server: Authenticate, Topics and Fetch are required")
 	}
 	if cfg.Admin != nil && cfg.Admin.Topics == nil {
 		return nil, errors.New("new grpc server: Admin.Topics is required")
@@ -162,11 +177,36 @@ func grpcStatus(c wire.Code, msg string) error {
 	if !ok {
 		gc = codes.Internal
 	}
+	return grpcStatusOf(gc, c, msg, 0)
+}
+
+func grpcStatusOf(gc codes.Code, c wire.Code, msg string, retry time.Duration) error {
 	st := status.New(gc, msg)
-	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: c.String(), Domain: grpcErrorDomain}); err == nil {
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: c.String(), Domain: grpcErrorDomain}}
+	if retry > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retry)})
+	}
+	if withInfo, err := st.WithDetails(details...); err == nil {
 		st = withInfo
 	}
 	return st.Err()
+}
+
+// toGRPC classifies err through the error table into a status, logging it
+// if it is internal (as method). A quota refusal is RESOURCE_EXHAUSTED
+// (with RetryInfo for a rate) even when it is a 413: the same call passes
+// on a plan with more room, unlike an oversized request.
+func toGRPC(ctx context.Context, log *slog.Logger, method string, err error) error {
+	code, msg, internal := codeOf(err)
+	if internal {
+		log.ErrorContext(ctx, "internal error", "method", method, "err", err)
+	}
+	var refusal QuotaRefusal
+	if errors.As(err, &refusal) && code != wire.Forbidden {
+		wait, _ := retryAfter(err)
+		return grpcStatusOf(codes.ResourceExhausted, code, msg, wait)
+	}
+	return grpcStatus(code, msg)
 }
 
 type consumerService struct {
@@ -175,14 +215,23 @@ type consumerService struct {
 	log *slog.Logger
 }
 
-// toStatus classifies err through the error table, logging it if it is
-// internal.
+// toStatus classifies err through the error table (toGRPC).
 func (s *consumerService) toStatus(ctx context.Context, method string, err error) error {
-	code, msg, internal := codeOf(err)
-	if internal {
-		s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
+	return toGRPC(ctx, s.log, method, err)
+}
+
+// authorize authenticates the call and checks that its principal may do
+// act.
+func (s *consumerService) authorize(ctx context.Context, act auth.Action) (auth.Principal, error) {
+	p, err := s.cfg.Authenticate(ctx)
+	if err != nil {
+		return auth.Principal{}, err
 	}
-	return grpcStatus(code, msg)
+	return p, p.Can(act)
+}
+
+func (s *consumerService) accounting() accounting {
+	return accounting{quotas: s.cfg.Quotas, usage: s.cfg.Usage}
 }
 
 // topic resolves a topic name and checks a partition of it.
@@ -213,10 +262,11 @@ func (s *consumerService) Fetch(ctx context.Context, in *shv1.FetchRequest) (*sh
 }
 
 func (s *consumerService) fetch(ctx context.Context, in *shv1.FetchRequest) (*shv1.FetchResponse, error) {
-	tenant, err := s.cfg.Tenant(ctx)
+	p, err := s.authorize(ctx, auth.ActConsume)
 	if err != nil {
 		return nil, err
 	}
+	tenant := p.Tenant
 	switch {
 	case in.GetOffset() < 0:
 		return nil, wire.Errorf(wire.Invalid, "offset %d is negative", in.GetOffset())
@@ -237,6 +287,10 @@ func (s *consumerService) fetch(ctx context.Context, in *shv1.FetchRequest) (*sh
 	if req.MaxBytes == 0 {
 		req.MaxBytes = min(DefaultFetchMaxBytes, s.cfg.MaxFetchBytes)
 	}
+	acct := s.accounting()
+	if err := acct.admitFetch(ctx, tenant); err != nil {
+		return nil, err
+	}
 	resp, err := s.cfg.Fetch.Fetch(ctx, req)
 	if err != nil {
 		return nil, err
@@ -245,6 +299,7 @@ func (s *consumerService) fetch(ctx context.Context, in *shv1.FetchRequest) (*sh
 		return nil, resp.Err()
 	}
 	s.cfg.Metrics.fetched(t.Name, resp.Records)
+	acct.servedRecords(tenant, resp.Records)
 	return fetchResponse(resp), nil
 }
 
@@ -292,10 +347,11 @@ func (s *consumerService) CommitOffsets(ctx context.Context, in *shv1.CommitOffs
 }
 
 func (s *consumerService) commitOffsets(ctx context.Context, in *shv1.CommitOffsetsRequest) error {
-	tenant, err := s.cfg.Tenant(ctx)
+	p, err := s.authorize(ctx, auth.ActConsume)
 	if err != nil {
 		return err
 	}
+	tenant := p.Tenant
 	if len(in.GetOffsets()) == 0 {
 		return wire.Errorf(wire.Invalid, "no offsets to commit")
 	}
@@ -330,10 +386,11 @@ func (s *consumerService) FetchOffsets(ctx context.Context, in *shv1.FetchOffset
 }
 
 func (s *consumerService) fetchOffsets(ctx context.Context, in *shv1.FetchOffsetsRequest) (*shv1.FetchOffsetsResponse, error) {
-	tenant, err := s.cfg.Tenant(ctx)
+	p, err := s.authorize(ctx, auth.ActConsume)
 	if err != nil {
 		return nil, err
 	}
+	tenant := p.Tenant
 	only := int64(0)
 	if in.GetTopic() != "" {
 		t, err := s.topic(ctx, tenant, in.GetTopic(), 0)

@@ -5,44 +5,46 @@ import (
 	"log/slog"
 
 	shv1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
+	"github.com/streamhouse/streamhouse/router/auth"
 )
 
-// adminService is the gRPC AdminService: each call resolves the tenant,
-// converts its request, runs the HTTP admin API's logic (adminCore,
-// admin_core.go) over the same Deps, and converts the result; errors go
-// through the error table (grpcStatus) with their ErrorInfo reasons.
+// adminService is the gRPC AdminService: each call authenticates, checks
+// the principal's role for the method (as the HTTP route's), converts its
+// request, runs the HTTP admin API's logic (adminCore, admin_core.go) over
+// the same Deps (their Quotas and Audit too), and converts the result;
+// errors go through the error table (toGRPC) with their ErrorInfo reasons.
 type adminService struct {
 	shv1.UnimplementedAdminServiceServer
-	tenant func(ctx context.Context) (int64, error)
-	core   adminCore
-	log    *slog.Logger
+	authenticate func(ctx context.Context) (auth.Principal, error)
+	core         adminCore
+	log          *slog.Logger
 }
 
 func newAdminService(cfg GRPCConfig) *adminService {
 	deps := *cfg.Admin // a copy: later changes to the caller's Deps do not reach the server
-	return &adminService{tenant: cfg.Tenant, core: adminCore{deps: &deps, log: cfg.Logger}, log: cfg.Logger}
+	return &adminService{authenticate: cfg.Authenticate, core: adminCore{deps: &deps, log: cfg.Logger}, log: cfg.Logger}
 }
 
-// adminCall runs fn for the call's tenant and turns its error into a status.
-func adminCall[T any](ctx context.Context, s *adminService, method string, fn func(tenant int64) (T, error)) (T, error) {
+// adminCall authorizes the call for act, runs fn for its principal and
+// turns its error into a status.
+func adminCall[T any](ctx context.Context, s *adminService, method string, act auth.Action, fn func(p auth.Principal) (T, error)) (T, error) {
 	var zero T
-	tenant, err := s.tenant(ctx)
+	p, err := s.authenticate(ctx)
+	if err == nil {
+		err = p.Can(act)
+	}
 	if err == nil {
 		var out T
-		if out, err = fn(tenant); err == nil {
+		if out, err = fn(p); err == nil {
 			return out, nil
 		}
 	}
-	code, msg, internal := codeOf(err)
-	if internal {
-		s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
-	}
-	return zero, grpcStatus(code, msg)
+	return zero, toGRPC(ctx, s.log, method, err)
 }
 
 func (s *adminService) CreateTopic(ctx context.Context, in *shv1.CreateTopicRequest) (*shv1.CreateTopicResponse, error) {
-	return adminCall(ctx, s, "CreateTopic", func(tenant int64) (*shv1.CreateTopicResponse, error) {
-		t, err := s.core.createTopic(ctx, tenant, createTopicRequest{
+	return adminCall(ctx, s, "CreateTopic", auth.ActManageTopics, func(p auth.Principal) (*shv1.CreateTopicResponse, error) {
+		t, err := s.core.createTopic(ctx, p, createTopicRequest{
 			Name: in.GetName(), Partitions: in.Partitions, Durability: in.GetDurability(),
 			RetentionMs: in.RetentionMs, RetentionBytes: in.RetentionBytes, CleanupPolicy: in.GetCleanupPolicy(),
 		})
@@ -54,8 +56,8 @@ func (s *adminService) CreateTopic(ctx context.Context, in *shv1.CreateTopicRequ
 }
 
 func (s *adminService) ListTopics(ctx context.Context, _ *shv1.ListTopicsRequest) (*shv1.ListTopicsResponse, error) {
-	return adminCall(ctx, s, "ListTopics", func(tenant int64) (*shv1.ListTopicsResponse, error) {
-		topics, err := s.core.listTopics(ctx, tenant)
+	return adminCall(ctx, s, "ListTopics", auth.ActRead, func(p auth.Principal) (*shv1.ListTopicsResponse, error) {
+		topics, err := s.core.listTopics(ctx, p.Tenant)
 		if err != nil {
 			return nil, err
 		}
@@ -68,12 +70,12 @@ func (s *adminService) ListTopics(ctx context.Context, _ *shv1.ListTopicsRequest
 }
 
 func (s *adminService) DescribeTopic(ctx context.Context, in *shv1.DescribeTopicRequest) (*shv1.DescribeTopicResponse, error) {
-	return adminCall(ctx, s, "DescribeTopic", func(tenant int64) (*shv1.DescribeTopicResponse, error) {
-		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic(), false)
+	return adminCall(ctx, s, "DescribeTopic", auth.ActRead, func(p auth.Principal) (*shv1.DescribeTopicResponse, error) {
+		t, err := s.core.lookupTopic(ctx, p.Tenant, in.GetTopic(), false)
 		if err != nil {
 			return nil, err
 		}
-		d, err := s.core.describeTopic(ctx, tenant, t)
+		d, err := s.core.describeTopic(ctx, p.Tenant, t)
 		if err != nil {
 			return nil, err
 		}
@@ -82,12 +84,12 @@ func (s *adminService) DescribeTopic(ctx context.Context, in *shv1.DescribeTopic
 }
 
 func (s *adminService) AddPartitions(ctx context.Context, in *shv1.AddPartitionsRequest) (*shv1.AddPartitionsResponse, error) {
-	return adminCall(ctx, s, "AddPartitions", func(tenant int64) (*shv1.AddPartitionsResponse, error) {
-		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic(), false)
+	return adminCall(ctx, s, "AddPartitions", auth.ActManageTopics, func(p auth.Principal) (*shv1.AddPartitionsResponse, error) {
+		t, err := s.core.lookupTopic(ctx, p.Tenant, in.GetTopic(), false)
 		if err != nil {
 			return nil, err
 		}
-		grown, err := s.core.addPartitions(ctx, tenant, t, in.GetPartitions())
+		grown, err := s.core.addPartitions(ctx, p, t, in.GetPartitions())
 		if err != nil {
 			return nil, err
 		}
@@ -96,12 +98,12 @@ func (s *adminService) AddPartitions(ctx context.Context, in *shv1.AddPartitions
 }
 
 func (s *adminService) DeleteTopic(ctx context.Context, in *shv1.DeleteTopicRequest) (*shv1.DeleteTopicResponse, error) {
-	return adminCall(ctx, s, "DeleteTopic", func(tenant int64) (*shv1.DeleteTopicResponse, error) {
-		t, err := s.core.lookupTopic(ctx, tenant, in.GetTopic(), false)
+	return adminCall(ctx, s, "DeleteTopic", auth.ActManageTopics, func(p auth.Principal) (*shv1.DeleteTopicResponse, error) {
+		t, err := s.core.lookupTopic(ctx, p.Tenant, in.GetTopic(), false)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.core.deleteTopic(ctx, tenant, t); err != nil {
+		if err := s.core.deleteTopic(ctx, p, t); err != nil {
 			return nil, err
 		}
 		return &shv1.DeleteTopicResponse{}, nil
@@ -109,8 +111,8 @@ func (s *adminService) DeleteTopic(ctx context.Context, in *shv1.DeleteTopicRequ
 }
 
 func (s *adminService) ListAgents(ctx context.Context, _ *shv1.ListAgentsRequest) (*shv1.ListAgentsResponse, error) {
-	return adminCall(ctx, s, "ListAgents", func(tenant int64) (*shv1.ListAgentsResponse, error) {
-		agents, err := s.core.listAgents(ctx, tenant)
+	return adminCall(ctx, s, "ListAgents", auth.ActRead, func(p auth.Principal) (*shv1.ListAgentsResponse, error) {
+		agents, err := s.core.listAgents(ctx, p.Tenant)
 		if err != nil {
 			return nil, err
 		}
@@ -123,8 +125,8 @@ func (s *adminService) ListAgents(ctx context.Context, _ *shv1.ListAgentsRequest
 }
 
 func (s *adminService) ListGroups(ctx context.Context, _ *shv1.ListGroupsRequest) (*shv1.ListGroupsResponse, error) {
-	return adminCall(ctx, s, "ListGroups", func(tenant int64) (*shv1.ListGroupsResponse, error) {
-		groups, err := s.core.listGroups(ctx, tenant)
+	return adminCall(ctx, s, "ListGroups", auth.ActRead, func(p auth.Principal) (*shv1.ListGroupsResponse, error) {
+		groups, err := s.core.listGroups(ctx, p.Tenant)
 		if err != nil {
 			return nil, err
 		}
@@ -133,11 +135,11 @@ func (s *adminService) ListGroups(ctx context.Context, _ *shv1.ListGroupsRequest
 }
 
 func (s *adminService) DescribeGroup(ctx context.Context, in *shv1.DescribeGroupRequest) (*shv1.DescribeGroupResponse, error) {
-	return adminCall(ctx, s, "DescribeGroup", func(tenant int64) (*shv1.DescribeGroupResponse, error) {
+	return adminCall(ctx, s, "DescribeGroup", auth.ActRead, func(p auth.Principal) (*shv1.DescribeGroupResponse, error) {
 		if err := s.core.checkGroup(in.GetGroup()); err != nil {
 			return nil, err
 		}
-		g, err := s.core.describeGroup(ctx, tenant, in.GetGroup())
+		g, err := s.core.describeGroup(ctx, p.Tenant, in.GetGroup())
 		if err != nil {
 			return nil, err
 		}
@@ -156,11 +158,11 @@ func (s *adminService) DescribeGroup(ctx context.Context, in *shv1.DescribeGroup
 }
 
 func (s *adminService) ResetGroupOffsets(ctx context.Context, in *shv1.ResetGroupOffsetsRequest) (*shv1.ResetGroupOffsetsResponse, error) {
-	return adminCall(ctx, s, "ResetGroupOffsets", func(tenant int64) (*shv1.ResetGroupOffsetsResponse, error) {
+	return adminCall(ctx, s, "ResetGroupOffsets", auth.ActManageGroups, func(p auth.Principal) (*shv1.ResetGroupOffsetsResponse, error) {
 		if err := s.core.checkGroup(in.GetGroup()); err != nil {
 			return nil, err
 		}
-		shown, err := s.core.resetGroup(ctx, tenant, in.GetGroup(), resetGroupRequest{
+		shown, err := s.core.resetGroup(ctx, p, in.GetGroup(), resetGroupRequest{
 			Topic: in.GetTopic(), To: in.GetTo(), Offset: in.Offset, TimestampMs: in.TimestampMs,
 		})
 		if err != nil {
@@ -175,11 +177,11 @@ func (s *adminService) ResetGroupOffsets(ctx context.Context, in *shv1.ResetGrou
 }
 
 func (s *adminService) DeleteGroup(ctx context.Context, in *shv1.DeleteGroupRequest) (*shv1.DeleteGroupResponse, error) {
-	return adminCall(ctx, s, "DeleteGroup", func(tenant int64) (*shv1.DeleteGroupResponse, error) {
+	return adminCall(ctx, s, "DeleteGroup", auth.ActManageGroups, func(p auth.Principal) (*shv1.DeleteGroupResponse, error) {
 		if err := s.core.checkGroup(in.GetGroup()); err != nil {
 			return nil, err
 		}
-		if err := s.core.deleteGroup(ctx, tenant, in.GetGroup()); err != nil {
+		if err := s.core.deleteGroup(ctx, p, in.GetGroup()); err != nil {
 			return nil, err
 		}
 		return &shv1.DeleteGroupResponse{}, nil

@@ -39,12 +39,11 @@ func newAdminGRPC(t *testing.T, set func(h *harness, d *Deps)) *adminGRPC {
 		set(h, &d)
 	}
 	var err error
-	if h.rt, err = New(Config{Tenant: StaticTenant(h.tenant.ID)}, d); err != nil {
+	if h.rt, err = New(Config{Authenticate: Anonymous(h.tenant.ID)}, d); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := NewGRPCServer(GRPCConfig{
-		Tenant: func(context.Context) (int64, error) { return h.tenant.ID, nil },
-		Topics: h.reg, Fetch: &fakeFetch{}, Admin: &d,
+		Authenticate: AnonymousGRPC(h.tenant.ID), Topics: h.reg, Fetch: &fakeFetch{}, Admin: &d,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -389,8 +388,7 @@ func TestGRPCAdminTenantAndConfig(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, Config{})
 	srv, err := NewGRPCServer(GRPCConfig{
-		Tenant: func(context.Context) (int64, error) { return 0, wire.Errorf(wire.Unauthenticated, "no token") },
-		Topics: h.reg, Fetch: &fakeFetch{}, Admin: &Deps{Topics: h.reg},
+		Authenticate: noTokenGRPC, Topics: h.reg, Fetch: &fakeFetch{}, Admin: &Deps{Topics: h.reg},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +396,7 @@ func TestGRPCAdminTenantAndConfig(t *testing.T) {
 	_, err = shv1.NewAdminServiceClient(serveGRPC(t, srv)).ListTopics(grpcCtx(t), &shv1.ListTopicsRequest{})
 	checkAdminStatus(t, err, codes.Unauthenticated, "unauthenticated", "no token")
 
-	if _, err := NewGRPCServer(GRPCConfig{Tenant: func(context.Context) (int64, error) { return 1, nil },
+	if _, err := NewGRPCServer(GRPCConfig{Authenticate: AnonymousGRPC(1),
 		Topics: h.reg, Fetch: &fakeFetch{}, Admin: &Deps{}}); err == nil {
 		t.Fatal("an Admin without Topics was accepted")
 	}

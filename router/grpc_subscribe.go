@@ -12,6 +12,7 @@ import (
 
 	shv1 "github.com/streamhouse/streamhouse/proto/streamhouse/v1"
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -38,13 +39,22 @@ const (
 )
 
 // Subscribe joins the group and streams assignments and records (see the
-// proto). Without GRPCConfig.Groups it answers UNIMPLEMENTED.
+// proto). The call is authenticated and authorized (consume) at its start.
+// Every poll of a partition is one fetch for GRPCConfig.Quotas: while the
+// organization's fetch rate is spent the partition's reader waits the
+// refusal's RetryAfter; any other refusal ends the stream with it. Batches
+// are charged and metered once sent. Without GRPCConfig.Groups it answers
+// UNIMPLEMENTED.
 func (s *consumerService) Subscribe(in *shv1.SubscribeRequest, stream grpc.ServerStreamingServer[shv1.SubscribeResponse]) error {
+	ctx := stream.Context()
+	p, err := s.authorize(ctx, auth.ActConsume)
+	if err != nil {
+		return s.toStatus(ctx, "Subscribe", err)
+	}
 	if s.cfg.Groups == nil {
 		return status.Error(codes.Unimplemented, "Subscribe needs the consumer group service, which this server was started without")
 	}
-	ctx := stream.Context()
-	err := s.subscribe(ctx, in, stream)
+	err = s.subscribe(ctx, p.Tenant, in, stream)
 	if err == nil || ctx.Err() != nil {
 		return nil
 	}
@@ -77,11 +87,8 @@ type subscribeBatch struct {
 	resp *wire.FetchResponse
 }
 
-func (s *consumerService) subscribe(ctx context.Context, in *shv1.SubscribeRequest, stream grpc.ServerStreamingServer[shv1.SubscribeResponse]) error {
-	tenant, err := s.cfg.Tenant(ctx)
-	if err != nil {
-		return err
-	}
+// subscribe runs a Subscribe stream for tenant, authorized at its start.
+func (s *consumerService) subscribe(ctx context.Context, tenant int64, in *shv1.SubscribeRequest, stream grpc.ServerStreamingServer[shv1.SubscribeResponse]) error {
 	if err := registry.ValidateName(in.GetGroup()); err != nil {
 		return wire.Errorf(wire.Invalid, "group: %s", trimSentinel(err, registry.ErrInvalid))
 	}
@@ -228,6 +235,7 @@ func (sub *subscription) consume(ctx context.Context, stream grpc.ServerStreamin
 				return 0, err
 			}
 			sub.s.cfg.Metrics.fetched(sub.names[b.tp.TopicID], b.resp.Records)
+			sub.s.accounting().servedRecords(sub.tenant, b.resp.Records)
 		case <-hb.C:
 			_, err := sub.s.cfg.Groups.Heartbeat(ctx, &wire.GroupRequest{TenantID: sub.tenant, Group: sub.in.GetGroup(),
 				MemberID: sub.memberID, Generation: sub.gen})
@@ -308,16 +316,29 @@ func (sub *subscription) read(ctx context.Context, tp wire.GroupPartition, pos i
 		if probe { // only the high watermark is wanted
 			req.MaxBytes, req.MaxWaitMs = 1, 0
 		}
-		resp, err := sub.s.cfg.Fetch.Fetch(ctx, req)
+		var resp *wire.FetchResponse
+		err := sub.s.accounting().admitFetch(ctx, sub.tenant)
+		if wait, ok := retryAfter(err); ok { // the fetch rate is spent: throttled
+			t := time.NewTimer(max(wait, subscribeRetryMin))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		if err == nil { // else another refusal (ends the stream) or a failed check (retried)
+			resp, err = sub.s.cfg.Fetch.Fetch(ctx, req)
+		}
 		if err == nil && resp.Code != wire.OK && resp.Code != wire.OutOfRange {
 			err = resp.Err()
 		}
 		if err != nil {
-			var we *wire.Error
 			if ctx.Err() != nil {
 				return
 			}
-			if errors.As(err, &we) && (we.Code == wire.NotOwner || we.Code == wire.Unavailable || we.Code == wire.Busy || we.Code == wire.Fenced) {
+			if code, _, _ := codeOf(err); code == wire.NotOwner || code == wire.Unavailable || code == wire.Busy || code == wire.Fenced {
 				t := time.NewTimer(backoff)
 				select {
 				case <-ctx.Done():

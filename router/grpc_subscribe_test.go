@@ -55,8 +55,9 @@ func (f *logFetch) Fetch(ctx context.Context, req *wire.FetchRequest) (*wire.Fet
 
 // newSubscribeHarness serves the gRPC API with a real GroupService (on an
 // embedded NATS) behind NATSGroups, a real embedded registry (topic
-// "orders", 3 partitions) and a logFetch.
-func newSubscribeHarness(t *testing.T) (shv1.ConsumerServiceClient, *registry.Embedded, int64, registry.Topic) {
+// "orders", 3 partitions) and a logFetch; set, if given, adds to the
+// GRPCConfig.
+func newSubscribeHarness(t *testing.T, set ...func(*GRPCConfig)) (shv1.ConsumerServiceClient, *registry.Embedded, int64, registry.Topic) {
 	t.Helper()
 	ctx := context.Background()
 	reg, err := registry.OpenEmbedded(t.TempDir() + "/r.db")
@@ -97,10 +98,11 @@ func newSubscribeHarness(t *testing.T) (shv1.ConsumerServiceClient, *registry.Em
 		t.Fatal(err)
 	}
 	fetch := &logFetch{logs: map[int32][]string{0: {"a0", "a1"}, 1: {"b0", "b1"}, 2: {"c0", "c1"}}}
-	srv, err := NewGRPCServer(GRPCConfig{
-		Tenant: func(context.Context) (int64, error) { return ten.ID, nil },
-		Topics: reg, Fetch: fetch, Groups: groups,
-	})
+	cfg := GRPCConfig{Authenticate: AnonymousGRPC(ten.ID), Topics: reg, Fetch: fetch, Groups: groups}
+	for _, f := range set {
+		f(&cfg)
+	}
+	srv, err := NewGRPCServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,9 +78,9 @@ func newGRPCHarness(t *testing.T) *grpcHarness {
 	}
 	h := &grpcHarness{reg: reg, tenant: ten.ID, topic: top, fetch: &fakeFetch{resp: &wire.FetchResponse{}}}
 	srv, err := NewGRPCServer(GRPCConfig{
-		Tenant: func(ctx context.Context) (int64, error) { return ten.ID, nil },
-		Topics: reg,
-		Fetch:  h.fetch,
+		Authenticate: AnonymousGRPC(ten.ID),
+		Topics:       reg,
+		Fetch:        h.fetch,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,8 +219,7 @@ func TestGRPCTenantError(t *testing.T) {
 	}
 	t.Cleanup(func() { reg.Close() })
 	srv, err := NewGRPCServer(GRPCConfig{
-		Tenant: func(context.Context) (int64, error) { return 0, wire.Errorf(wire.Unauthenticated, "no token") },
-		Topics: reg, Fetch: &fakeFetch{},
+		Authenticate: noTokenGRPC, Topics: reg, Fetch: &fakeFetch{},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -134,19 +134,14 @@ func (m *Metrics) produced(topic string, p *plan) {
 	if m == nil {
 		return
 	}
-	var recs, size int
+	var recs int
+	var size int64
 	for g := range p.reqs {
 		if p.results[g].err != nil {
 			continue
 		}
 		recs += len(p.reqs[g].Records)
-		for i := range p.reqs[g].Records {
-			r := &p.reqs[g].Records[i]
-			size += len(r.Key) + len(r.Value)
-			for _, h := range r.Headers {
-				size += len(h.Key) + len(h.Value)
-			}
-		}
+		size += p.bytes[g]
 	}
 	if recs == 0 {
 		return

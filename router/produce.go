@@ -73,8 +73,9 @@ package router
 // Limits: a record's key + value + headers over Config.MaxRecordBytes (1
 // MiB), a body over Config.MaxRequestBytes (8 MiB) or more records than
 // Config.MaxRequestRecords (100,000) is a 413 naming the limit. Every check
-// (JSON, limits, partitions) is made before anything is sent: a refused
-// request writes nothing.
+// (JSON, limits, partitions, schemas, then the organization's quota,
+// Deps.Quotas) is made before anything is sent: a refused request writes
+// nothing. Deps.Usage meters what the owners acknowledged, per batch.
 //
 // Success: 200 {"offsets": [{"partition": 2, "offset": 41}, ...]}, one entry
 // per record in the order of the request.
@@ -111,6 +112,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -243,7 +245,7 @@ func producerQuery(r *http.Request) (*idempotence, error) {
 }
 
 func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
-	tenant, topic, err := rt.dataTopic(r)
+	pr, topic, err := rt.dataTopic(r, auth.ActProduce)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -269,18 +271,24 @@ func (rt *Router) produce(w http.ResponseWriter, r *http.Request) {
 		err = rt.check(b, topic.Partitions)
 	}
 	if err == nil {
-		err = rt.checkSchemas(r.Context(), tenant, topic.Name, b)
+		err = rt.checkSchemas(r.Context(), pr.Tenant, topic.Name, b)
 	}
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
 	assignPartitions(b, topic.Partitions)
-	p := groupByPartition(b, tenant, topic.ID)
+	p := groupByPartition(b, pr.Tenant, topic.ID)
+	acct := rt.deps.accounting()
+	if err := acct.admitProduce(r.Context(), pr.Tenant, p); err != nil {
+		rt.writeError(w, r, err)
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.ProduceTimeout)
 	defer cancel()
 	rt.send(ctx, p)
+	acct.produced(pr.Tenant, p)
 	rt.deps.Metrics.produced(topic.Name, p)
 	rt.writeProduceResponse(w, r, p)
 }
@@ -574,12 +582,14 @@ func assignPartitions(b batch, partitions int32) {
 type plan struct {
 	reqs    []wire.ProduceRequest // in order of each partition's first record
 	results []result              // per request
+	bytes   []int64               // per request: its records' keys, values and headers (metered)
 	group   []int32               // per record: its request
 	pos     []int32               // per record: its index in the request
 }
 
 type result struct {
 	base int64
+	dup  bool // an idempotent retry the owner had written before: not metered again
 	err  error
 }
 
@@ -615,9 +625,11 @@ func groupByPartition(b batch, tenant, topic int64) *plan {
 		p.reqs[g].Records = all[start:start:end]
 		start = end
 	}
+	p.bytes = make([]int64, len(p.reqs))
 	for i := range b.recs {
 		g := p.group[i]
 		p.reqs[g].Records = append(p.reqs[g].Records, b.recs[i])
+		p.bytes[g] += int64(b.recs[i].Size())
 	}
 	p.results = make([]result, len(p.reqs))
 	return p
@@ -651,7 +663,7 @@ func (rt *Router) produceOne(ctx context.Context, req *wire.ProduceRequest) resu
 	case resp.Code != wire.OK:
 		return result{err: resp.Err()}
 	}
-	return result{base: resp.BaseOffset}
+	return result{base: resp.BaseOffset, dup: resp.Duplicate}
 }
 
 // writeProduceResponse answers with every record's offset or error, in

@@ -32,6 +32,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -51,22 +52,26 @@ type recordsJSON struct {
 }
 
 // readRecords answers GET .../partitions/{partition}/records.
+// A read is one fetch for the quotas (Deps.Quotas.AdmitFetch before it),
+// and its records are charged and metered as served.
 func (rt *Router) readRecords(w http.ResponseWriter, r *http.Request) {
-	if rt.deps.Fetch == nil {
-		rt.writeError(w, r, wire.Errorf(wire.NotFound, "%s is not enabled on this router", r.URL.Path))
-		return
+	p, t, err := rt.dataTopic(r, auth.ActConsume)
+	if err == nil && rt.deps.Fetch == nil {
+		err = wire.Errorf(wire.NotFound, "%s is not enabled on this router", r.URL.Path)
 	}
-	tenant, t, err := rt.dataTopic(r)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
 	q, err := recordsParams(r, t.Partitions)
+	if err == nil {
+		err = rt.deps.accounting().admitFetch(r.Context(), p.Tenant)
+	}
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	out, err := rt.fetchPage(r.Context(), tenant, t, q)
+	out, err := rt.fetchPage(r.Context(), p.Tenant, t, q)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -159,6 +164,7 @@ func (rt *Router) fetchPage(ctx context.Context, tenant int64, t registry.Topic,
 		out.Records = append(out.Records, recordFrame(q.partition, &recs[i]))
 	}
 	rt.deps.Metrics.fetched(t.Name, recs)
+	rt.deps.accounting().servedRecords(tenant, recs)
 	return out, nil
 }
 

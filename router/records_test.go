@@ -132,7 +132,7 @@ func TestReadRecordsByTimestamp(t *testing.T) {
 		log.append(wire.FetchedRecord{Timestamp: int64(100 * i), Value: []byte("v")})
 	}
 	var asked int64
-	rt, err := New(Config{Tenant: StaticTenant(ten.ID)}, Deps{Topics: reg, Producer: &fakeProducer{}, Fetch: log,
+	rt, err := New(Config{Authenticate: Anonymous(ten.ID)}, Deps{Topics: reg, Producer: &fakeProducer{}, Fetch: log,
 		OffsetForTime: func(_ context.Context, _ registry.PartitionID, ts int64) (int64, error) {
 			asked = ts
 			return (ts + 99) / 100, nil // the first record at or after ts

@@ -1,22 +1,37 @@
-// Package router is StreamHouse's front door: the HTTP API (chi) today,
-// WebSocket and gRPC next. It resolves names to ids in the registry, picks
-// each record's partition, and hands one batch per partition to a Producer,
-// which carries it to the partition's owner (NATS request/reply in a cell).
-// Errors from every layer go through one table (errors.go) to the client.
+// Package router is StreamHouse's front door: the HTTP API (chi), its
+// WebSocket endpoints (ws.go) and the gRPC API (grpc.go). It resolves names
+// to ids in the registry, picks each record's partition, and hands one
+// batch per partition to a Producer, which carries it to the partition's
+// owner (NATS request/reply in a cell). Errors from every layer go through
+// one table (errors.go) to the client.
+//
+// Every entry point authenticates first (Config.Authenticate,
+// GRPCConfig.Authenticate: an auth.Principal, or an error wrapping
+// auth.ErrUnauthenticated: 401), checks the principal's role for its
+// action (403; authz.go has the table's use), and scopes every look-up by
+// the principal's tenant: another organization's topic or group is not
+// found (404), exactly as a missing one. Then the organization's quotas
+// (Deps.Quotas, quota.go: 403, 429 with Retry-After, 413) are checked
+// before anything is written or read; what the owners acknowledged and
+// what was served is metered (Deps.Usage), and changes are audited
+// (Deps.Audit).
 //
 // HTTP API (all under /api/v1, JSON unless said otherwise):
 //
-//	POST   /topics                  create a topic               201 + topic
-//	GET    /topics                  list the tenant's topics     200 {"topics":[...]}
-//	GET    /topics/{topic}          describe, with partitions    200 + topic
-//	DELETE /topics/{topic}          delete                       204
-//	POST   /topics/{topic}/records  produce (JSON or binary)     200 {"offsets":[...]}
-//	POST   /topics/{topic}/partitions  add partitions            200 + topic
-//	GET    /agents                  agents and what they own     200 {"agents":[...]}
-//	GET    /groups                  list consumer groups         200 {"groups":[...]}
-//	GET    /groups/{group}          members, offsets and lag     200 + group
-//	POST   /groups/{group}/reset    reset offsets (no members)   200 {"offsets":[...]}
-//	DELETE /groups/{group}          delete (no members)          204
+//	                                                             least role
+//	POST   /topics                  create a topic               admin   201 + topic
+//	GET    /topics                  list the tenant's topics     viewer  200 {"topics":[...]}
+//	GET    /topics/{topic}          describe, with partitions    viewer  200 + topic
+//	DELETE /topics/{topic}          delete                       admin   204
+//	POST   /topics/{topic}/records  produce (JSON or binary)     member  200 {"offsets":[...]}
+//	POST   /topics/{topic}/partitions  add partitions            admin   200 + topic
+//	GET    /topics/{topic}/partitions/{p}/records  read a page   member  200 (records.go)
+//	GET    /agents                  agents and what they own     viewer  200 {"agents":[...]}
+//	GET    /groups                  list consumer groups         viewer  200 {"groups":[...]}
+//	GET    /groups/{group}          members, offsets and lag     viewer  200 + group
+//	POST   /groups/{group}/reset    reset offsets (no members)   member  200 {"offsets":[...]}
+//	DELETE /groups/{group}          delete (no members)          member  204
+//	GET    /ws/produce, /ws/consume (not under /api/v1)          member  ws.go
 //
 // admin.go and admin_groups.go serve the last five.
 // See produce.go for the produce request formats, partitioning and what a
@@ -29,11 +44,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -52,17 +70,6 @@ type Producer interface {
 	Produce(ctx context.Context, req *wire.ProduceRequest) (*wire.ProduceResponse, error)
 }
 
-// TenantFunc returns the id of the tenant a request acts for. It runs first
-// in every API call; its error goes through the error table (a *wire.Error
-// with Unauthenticated gives 401, Forbidden 403).
-type TenantFunc func(r *http.Request) (int64, error)
-
-// StaticTenant serves every request as the one tenant: the dev cell, with
-// authentication off, passes the "default" tenant's id.
-func StaticTenant(id int64) TenantFunc {
-	return func(*http.Request) (int64, error) { return id, nil }
-}
-
 // Defaults of Config.
 const (
 	DefaultMaxRecordBytes     = 1 << 20 // 1 MiB, Kafka's message.max.bytes
@@ -73,12 +80,15 @@ const (
 )
 
 // Config is the router's configuration. Zero values take the defaults that
-// EnsureDefaults documents; Tenant is required.
+// EnsureDefaults documents; Authenticate is required.
 type Config struct {
-	// Tenant resolves each request's tenant (required). The auth middleware
-	// will supply one that reads the authenticated principal from the
-	// request's context; the dev cell uses StaticTenant.
-	Tenant TenantFunc
+	// Authenticate returns who a request acts as (required). It runs first
+	// in every API call and on every WebSocket upgrade request. Its error
+	// goes through the error table: one wrapping auth.ErrUnauthenticated
+	// is a 401 with WWW-Authenticate: Bearer, a registry that cannot be
+	// reached (registry.IsUnavailable) a 503. A cell with authentication
+	// off passes Anonymous(its tenant).
+	Authenticate func(r *http.Request) (auth.Principal, error)
 	// MaxRecordBytes bounds one record's key + value + header keys and
 	// values. A produce request with any record over it is refused whole
 	// with 413. The default is 1 MiB.
@@ -129,8 +139,8 @@ func (c Config) EnsureDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case c.Tenant == nil:
-		return errors.New("router config: Tenant is required")
+	case c.Authenticate == nil:
+		return errors.New("router config: Authenticate is required")
 	case c.MaxRecordBytes < 0 || c.MaxRequestBytes < 0 || c.MaxRequestRecords < 0 || c.ProduceTimeout < 0 || c.ProduceConcurrency < 0:
 		return errors.New("router config: limits must not be negative")
 	case int64(c.MaxRecordBytes) > c.MaxRequestBytes:
@@ -191,6 +201,20 @@ type Deps struct {
 	// requests and counts errors (metrics.go); pass the same one to
 	// GRPCConfig. Nil records nothing.
 	Metrics *Metrics
+	// Quotas, if set, holds each organization to its plan (quota.go): every
+	// produce request (HTTP, or WebSocket frame) once its records are
+	// validated, every topic create and partition growth, every fetch
+	// (HTTP record read, WebSocket consume poll) before it is made. Nil
+	// admits everything (a dev cell).
+	Quotas Quotas
+	// Usage, if set, meters records and bytes (keys, values and headers)
+	// per organization: produced, per partition batch its owner
+	// acknowledged; consumed, per batch served. Nil meters nothing.
+	Usage UsageMeter
+	// Audit, if set, records topic.create, topic.delete, topic.partitions,
+	// group.reset and group.delete with the principal as actor. Nil
+	// records nothing.
+	Audit Auditor
 }
 
 // Router serves the API. It is safe for concurrent use.
@@ -251,3 +275,25 @@ func New(cfg Config, deps Deps) (*Router, error) {
 
 // ServeHTTP serves the API.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+
+// Routes lists the API's routes as "METHOD /pattern" (chi's patterns,
+// "/api/v1/topics/{topic}"), sorted: for tests that must cover every
+// route, such as the isolation test.
+func (rt *Router) Routes() []string {
+	return walkRoutes(rt.mux)
+}
+
+// walkRoutes lists a chi router's routes, sorted, without trailing
+// slashes on sub-router roots.
+func walkRoutes(r chi.Routes) []string {
+	var out []string
+	_ = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if len(route) > 1 {
+			route = strings.TrimSuffix(route, "/")
+		}
+		out = append(out, method+" "+route)
+		return nil
+	})
+	slices.Sort(out)
+	return out
+}

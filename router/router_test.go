@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -84,7 +85,7 @@ type harness struct {
 }
 
 // newHarness starts a router on a fresh embedded registry with the tenant
-// "default", served through StaticTenant unless cfg says otherwise.
+// "default", served as its owner (Anonymous) unless cfg says otherwise.
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	reg, err := registry.OpenEmbedded(filepath.Join(t.TempDir(), "registry.db"))
@@ -96,8 +97,8 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Tenant == nil {
-		cfg.Tenant = StaticTenant(tenant.ID)
+	if cfg.Authenticate == nil {
+		cfg.Authenticate = Anonymous(tenant.ID)
 	}
 	h := &harness{t: t, reg: reg, tenant: tenant, prod: &fakeProducer{}}
 	h.rt, err = New(cfg, Deps{Topics: reg, Producer: h.prod})
@@ -155,12 +156,12 @@ func TestNewChecksConfig(t *testing.T) {
 	t.Parallel()
 	deps := Deps{Topics: registry.Topics(nil), Producer: &fakeProducer{}}
 	if _, err := New(Config{}, deps); err == nil {
-		t.Fatal("no Tenant: want an error")
+		t.Fatal("no Authenticate: want an error")
 	}
-	if _, err := New(Config{Tenant: StaticTenant(1), MaxRecordBytes: 10, MaxRequestBytes: 5}, deps); err == nil {
+	if _, err := New(Config{Authenticate: Anonymous(1), MaxRecordBytes: 10, MaxRequestBytes: 5}, deps); err == nil {
 		t.Fatal("record limit over request limit: want an error")
 	}
-	if _, err := New(Config{Tenant: StaticTenant(1)}, Deps{Producer: &fakeProducer{}}); err == nil {
+	if _, err := New(Config{Authenticate: Anonymous(1)}, Deps{Producer: &fakeProducer{}}); err == nil {
 		t.Fatal("no registry: want an error")
 	}
 	c := Config{}.EnsureDefaults()
@@ -219,18 +220,18 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 
 func TestTenantResolution(t *testing.T) {
 	t.Parallel()
-	// A resolver that reads a header, as the auth middleware's will read
-	// the authenticated principal: tenants do not see each other's topics.
+	// An authenticator that reads a header: tenants do not see each
+	// other's topics, and an unknown one is refused before anything is read.
 	var h *harness
 	other := int64(0)
-	h = newHarness(t, Config{Tenant: func(r *http.Request) (int64, error) {
+	h = newHarness(t, Config{Authenticate: func(r *http.Request) (auth.Principal, error) {
 		switch r.Header.Get("X-Tenant") {
 		case "":
-			return h.tenant.ID, nil
+			return auth.Anonymous(h.tenant.ID), nil
 		case "other":
-			return other, nil
+			return auth.Anonymous(other), nil
 		}
-		return 0, wire.Errorf(wire.Unauthenticated, "unknown tenant %q", r.Header.Get("X-Tenant"))
+		return auth.Principal{}, fmt.Errorf("%w: unknown tenant %q", auth.ErrUnauthenticated, r.Header.Get("X-Tenant"))
 	}})
 	o, err := h.reg.CreateTenant(context.Background(), "other")
 	if err != nil {
@@ -250,6 +251,9 @@ func TestTenantResolution(t *testing.T) {
 	w = httptest.NewRecorder()
 	h.rt.ServeHTTP(w, req)
 	wantError(t, w, 401, "unauthenticated", "mallory")
+	if got := w.Header().Get("WWW-Authenticate"); got != "Bearer" {
+		t.Errorf("WWW-Authenticate %q, want Bearer", got)
+	}
 	if n := len(h.prod.calls()); n != 0 {
 		t.Fatalf("%d produce calls for an unauthenticated request", n)
 	}

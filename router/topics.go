@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -75,7 +76,7 @@ func topicOut(t registry.Topic) topicJSON {
 }
 
 func (rt *Router) createTopic(w http.ResponseWriter, r *http.Request) {
-	tenant, err := rt.cfg.Tenant(r)
+	p, err := rt.authorize(r, auth.ActManageTopics)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -85,7 +86,7 @@ func (rt *Router) createTopic(w http.ResponseWriter, r *http.Request) {
 		rt.writeError(w, r, err)
 		return
 	}
-	t, err := rt.admin().createTopic(r.Context(), tenant, req)
+	t, err := rt.admin().createTopic(r.Context(), p, req)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -95,12 +96,12 @@ func (rt *Router) createTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (rt *Router) listTopics(w http.ResponseWriter, r *http.Request) {
-	tenant, err := rt.cfg.Tenant(r)
+	p, err := rt.authorize(r, auth.ActRead)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	topics, err := rt.admin().listTopics(r.Context(), tenant)
+	topics, err := rt.admin().listTopics(r.Context(), p.Tenant)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -115,12 +116,12 @@ func (rt *Router) listTopics(w http.ResponseWriter, r *http.Request) {
 }
 
 func (rt *Router) describeTopic(w http.ResponseWriter, r *http.Request) {
-	tenant, t, err := rt.topic(r)
+	p, t, err := rt.topic(r, auth.ActRead)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	out, err := rt.admin().describeTopic(r.Context(), tenant, t)
+	out, err := rt.admin().describeTopic(r.Context(), p.Tenant, t)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
@@ -130,40 +131,40 @@ func (rt *Router) describeTopic(w http.ResponseWriter, r *http.Request) {
 
 // deleteTopic removes the topic (adminCore.deleteTopic).
 func (rt *Router) deleteTopic(w http.ResponseWriter, r *http.Request) {
-	tenant, t, err := rt.topic(r)
+	p, t, err := rt.topic(r, auth.ActManageTopics)
 	if err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
-	if err := rt.admin().deleteTopic(r.Context(), tenant, t); err != nil {
+	if err := rt.admin().deleteTopic(r.Context(), p, t); err != nil {
 		rt.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// topic resolves the request's tenant and its {topic} path parameter from
-// the registry.
-func (rt *Router) topic(r *http.Request) (int64, registry.Topic, error) {
-	return rt.resolveTopic(r, false)
+// topic authorizes the request for act and resolves its {topic} path
+// parameter from the registry, in the principal's tenant.
+func (rt *Router) topic(r *http.Request, act auth.Action) (auth.Principal, registry.Topic, error) {
+	return rt.resolveTopic(r, act, false)
 }
 
 // dataTopic is topic for the data path: through Deps.TopicCache if set.
-func (rt *Router) dataTopic(r *http.Request) (int64, registry.Topic, error) {
-	return rt.resolveTopic(r, true)
+func (rt *Router) dataTopic(r *http.Request, act auth.Action) (auth.Principal, registry.Topic, error) {
+	return rt.resolveTopic(r, act, true)
 }
 
-func (rt *Router) resolveTopic(r *http.Request, cached bool) (int64, registry.Topic, error) {
-	tenant, err := rt.cfg.Tenant(r)
+func (rt *Router) resolveTopic(r *http.Request, act auth.Action, cached bool) (auth.Principal, registry.Topic, error) {
+	p, err := rt.authorize(r, act)
 	if err != nil {
-		return 0, registry.Topic{}, err
+		return auth.Principal{}, registry.Topic{}, err
 	}
 	name, err := topicParam(r)
 	if err != nil {
-		return 0, registry.Topic{}, err
+		return auth.Principal{}, registry.Topic{}, err
 	}
-	t, err := rt.admin().lookupTopic(r.Context(), tenant, name, cached)
-	return tenant, t, err
+	t, err := rt.admin().lookupTopic(r.Context(), p.Tenant, name, cached)
+	return p, t, err
 }
 
 // topicParam returns the {topic} path parameter, unescaped; rt.topic checks

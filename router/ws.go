@@ -3,8 +3,13 @@ package router
 // # WebSocket: /ws/produce and /ws/consume
 //
 // Both endpoints take the topic as a query parameter (?topic=NAME) and act
-// for the tenant Config.Tenant returns for the upgrade request. A plain
-// HTTP request (no upgrade) is answered 426 with the API's error shape; an
+// as the principal Config.Authenticate returns for the upgrade request
+// (member at least). Authentication and the role are checked before the
+// upgrade: a refusal is an HTTP 401 (with WWW-Authenticate) or 403 with the
+// API's error shape, and no connection is opened. Quotas apply per frame
+// (produce) and per poll (consume), as on the HTTP API; see ws_produce.go
+// and ws_consume.go. A plain HTTP request (no upgrade) is answered 426
+// with the API's error shape; an
 // Origin that is neither the request's own host nor one of
 // WSConfig.AllowedOrigins is a 403 (a request without an Origin header, from
 // a program rather than a browser, is allowed).
@@ -156,22 +161,17 @@ func (s *wsServer) upgrade(w http.ResponseWriter, r *http.Request) *websocket.Co
 	return c
 }
 
-// wsTopic resolves the tenant and the ?topic= of a request.
-func (s *wsServer) wsTopic(r *http.Request) (int64, registry.Topic, error) {
-	tenant, err := s.rt.cfg.Tenant(r)
-	if err != nil {
-		return 0, registry.Topic{}, err
-	}
+// wsTopic resolves the ?topic= of a request in the tenant.
+func (s *wsServer) wsTopic(r *http.Request, tenant int64) (registry.Topic, error) {
 	q := r.URL.Query()
 	if !q.Has("topic") {
-		return 0, registry.Topic{}, wire.Errorf(wire.Invalid, "query parameter topic is required")
+		return registry.Topic{}, wire.Errorf(wire.Invalid, "query parameter topic is required")
 	}
 	name := q.Get("topic")
 	if err := registry.ValidateName(name); err != nil {
-		return 0, registry.Topic{}, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid))
+		return registry.Topic{}, wire.Errorf(wire.Invalid, "topic: %s", trimSentinel(err, registry.ErrInvalid))
 	}
-	t, err := s.rt.admin().lookupTopic(r.Context(), tenant, name, true)
-	return tenant, t, err
+	return s.rt.admin().lookupTopic(r.Context(), tenant, name, true)
 }
 
 // wsClose is how a connection ends: a close frame with code and reason,

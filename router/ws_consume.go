@@ -27,6 +27,11 @@ package router
 // meaning), and the right reaction is the one 1013 asks for: reconnect and
 // go on from offset N, which the log still holds; nothing is lost. Frames
 // from the client are read (for pings, pongs and the close) and ignored.
+//
+// Quotas: every poll is one fetch (Deps.Quotas.AdmitFetch before it); while
+// the organization's fetch rate is spent the stream waits (the refusal's
+// RetryAfter) and goes on, any other refusal closes it (4403). The records
+// written to the socket are charged and metered per fetch.
 
 import (
 	"context"
@@ -41,6 +46,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -63,17 +69,24 @@ type wsClientGone struct{ clientClose *websocket.CloseError }
 
 func (e *wsClientGone) Error() string { return "websocket: client gone" }
 
-// wsOut is an item of the send buffer: a record's frame, or the close that
-// ends the stream.
+// wsOut is an item of the send buffer: a record's frame (its metered size,
+// and whether it is the last of its fetch), or the close that ends the
+// stream.
 type wsOut struct {
 	frame  []byte
 	offset int64
+	size   int64
+	last   bool
 	close  *wsClose
 }
 
 func (s *wsServer) consume(w http.ResponseWriter, r *http.Request) {
-	if s.rt.deps.Fetch == nil {
-		s.rt.writeError(w, r, wire.Errorf(wire.NotFound, "%s is not enabled on this router", r.URL.Path))
+	p, err := s.rt.authorize(r, auth.ActConsume)
+	if err == nil && s.rt.deps.Fetch == nil {
+		err = wire.Errorf(wire.NotFound, "%s is not enabled on this router", r.URL.Path)
+	}
+	if err != nil {
+		s.rt.writeError(w, r, err)
 		return
 	}
 	c := s.upgrade(w, r)
@@ -81,7 +94,8 @@ func (s *wsServer) consume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.Close()
-	tenant, topic, err := s.wsTopic(r)
+	tenant := p.Tenant
+	topic, err := s.wsTopic(r, tenant)
 	var part int32
 	var pos int64
 	if err == nil {
@@ -159,6 +173,11 @@ func (s *wsServer) stream(c *websocket.Conn, r *http.Request, req wire.FetchRequ
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	next := req.Offset // after the last record written
+	// What was written since the last fetch's end is booked per fetch (and
+	// at the end): only what reached the socket counts as served.
+	acct := s.rt.deps.accounting()
+	var served, servedBytes int64
+	defer func() { acct.served(req.TenantID, served, servedBytes) }()
 	var end wsClose
 loop:
 	for {
@@ -182,6 +201,11 @@ loop:
 				break loop
 			}
 			next = o.offset + 1
+			served, servedBytes = served+1, servedBytes+o.size
+			if o.last {
+				acct.served(req.TenantID, served, servedBytes)
+				served, servedBytes = 0, 0
+			}
 		}
 	}
 	s.send(c, end)
@@ -242,8 +266,20 @@ func (s *wsServer) fetchLoop(ctx context.Context, cancel context.CancelCauseFunc
 	}
 	backoff := time.Duration(0)
 	topic := r.URL.Query().Get("topic") // checked by wsTopic: the metrics' label
+	acct := s.rt.deps.accounting()
 	for ctx.Err() == nil {
-		resp, err := s.fetchOnce(ctx, &req)
+		var resp *wire.FetchResponse
+		err := acct.admitFetch(ctx, req.TenantID)
+		if wait, ok := retryAfter(err); ok { // the fetch rate is spent: wait, as a Kafka consumer is throttled
+			select {
+			case <-time.After(max(wait, 10*time.Millisecond)):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if err == nil { // else another refusal (closes) or a failed check (retried)
+			resp, err = s.fetchOnce(ctx, &req)
+		}
 		if err != nil {
 			code, _, _ := codeOf(err)
 			if ctx.Err() != nil {
@@ -266,7 +302,8 @@ func (s *wsServer) fetchLoop(ctx context.Context, cancel context.CancelCauseFunc
 		s.rt.deps.Metrics.fetched(topic, resp.Records)
 		for i := range resp.Records {
 			rec := &resp.Records[i]
-			if !push(wsOut{frame: recordFrame(req.Partition, rec), offset: rec.Offset}) {
+			if !push(wsOut{frame: recordFrame(req.Partition, rec), offset: rec.Offset,
+				size: int64(rec.Size()), last: i == len(resp.Records)-1}) {
 				return
 			}
 			req.Offset = rec.Offset + 1

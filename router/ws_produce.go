@@ -33,9 +33,10 @@ package router
 //
 // offsets has one entry per record of the frame, as the HTTP answer's; the
 // top-level error is there only if some partition batch failed. A frame
-// refused whole (bad JSON, a limit, a partition that does not exist) is
-// acked {"id": ..., "error": {...}} without offsets (id if it could be
-// read), nothing of it is written, and the connection goes on.
+// refused whole (bad JSON, a limit, a partition that does not exist, the
+// organization's quota: busy for a rate, forbidden, too_large) is acked
+// {"id": ..., "error": {...}} without offsets (id if it could be read),
+// nothing of it is written, and the connection goes on.
 //
 // Pipelining and back-pressure: the server reads up to WSConfig.MaxInFlight
 // frames ahead and produces them concurrently; a frame's slot is freed when
@@ -62,6 +63,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamhouse/streamhouse/registry"
+	"github.com/streamhouse/streamhouse/router/auth"
 	"github.com/streamhouse/streamhouse/wire"
 )
 
@@ -69,17 +71,22 @@ import (
 var errWSWrite = errors.New("websocket: write failed")
 
 func (s *wsServer) produce(w http.ResponseWriter, r *http.Request) {
+	pr, err := s.rt.authorize(r, auth.ActProduce)
+	if err != nil {
+		s.rt.writeError(w, r, err)
+		return
+	}
 	c := s.upgrade(w, r)
 	if c == nil {
 		return
 	}
 	defer c.Close()
-	tenant, topic, err := s.wsTopic(r)
+	topic, err := s.wsTopic(r, pr.Tenant)
 	if err != nil {
 		s.fail(c, r, err)
 		return
 	}
-	p := &wsProducer{s: s, rt: s.rt, c: c, r: r, tenant: tenant, topic: topic}
+	p := &wsProducer{s: s, rt: s.rt, c: c, r: r, tenant: pr.Tenant, topic: topic}
 	p.run()
 }
 
@@ -236,15 +243,23 @@ func (p *wsProducer) write(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
-// handle produces one frame and returns its ack.
+// handle produces one frame and returns its ack. The frame is one produce
+// request for the quotas, admitted once its records are validated.
 func (p *wsProducer) handle(ctx context.Context, mt int, data []byte) []byte {
 	start := time.Now()
+	acct := p.rt.deps.accounting()
+	var plan *plan
 	id, b, err := p.parseFrame(mt, data)
 	if err == nil {
 		err = p.rt.check(b, p.topic.Partitions)
 	}
 	if err == nil {
 		err = p.rt.checkSchemas(ctx, p.tenant, p.topic.Name, b)
+	}
+	if err == nil {
+		assignPartitions(b, p.topic.Partitions)
+		plan = groupByPartition(b, p.tenant, p.topic.ID)
+		err = acct.admitProduce(ctx, p.tenant, plan)
 	}
 	if err != nil {
 		p.rt.deps.Metrics.wsFrame(wsProduceRoute, start, err)
@@ -257,11 +272,10 @@ func (p *wsProducer) handle(ctx context.Context, mt int, data []byte) []byte {
 		out = append(out, e...)
 		return append(out, '}')
 	}
-	assignPartitions(b, p.topic.Partitions)
-	plan := groupByPartition(b, p.tenant, p.topic.ID)
 	pctx, cancel := context.WithTimeout(ctx, p.rt.cfg.ProduceTimeout)
 	p.rt.send(pctx, plan)
 	cancel()
+	acct.produced(p.tenant, plan)
 	p.rt.deps.Metrics.produced(p.topic.Name, plan)
 	p.rt.deps.Metrics.wsFrame(wsProduceRoute, start, plan.firstErr())
 	return p.ack(id, plan)

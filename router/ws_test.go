@@ -40,7 +40,7 @@ func newWSHarness(t *testing.T, cfg Config, fetch Fetcher) *wsHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Tenant = StaticTenant(tenant.ID)
+	cfg.Authenticate = Anonymous(tenant.ID)
 	h := &wsHarness{t: t, reg: reg, prod: &fakeProducer{}}
 	rt, err := New(cfg, Deps{Topics: reg, Producer: h.prod, Fetch: fetch})
 	if err != nil {

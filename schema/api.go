@@ -28,7 +28,9 @@ const DefaultMaxBodyBytes = 1 << 20
 type Config struct {
 	// Store keeps the schemas and settings. Required.
 	Store registry.Schemas
-	// Tenant names the tenant a request acts for; an error answers 401.
+	// Tenant names the tenant a request acts for and checks it may do
+	// what the request asks; an error answers 401, or 403 if it has an
+	// HTTPStatus method saying so, or 503 if the registry is unreachable.
 	// Required (the dev cell gives the "default" tenant to every request).
 	Tenant func(*http.Request) (int64, error)
 	// Logger gets store failures. Default: slog.Default().
@@ -138,7 +140,7 @@ func (a *api) handle(fn func(r *request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, hr *http.Request) {
 		tenant, err := a.cfg.Tenant(hr)
 		if err != nil {
-			writeError(w, newAPIError(http.StatusUnauthorized, codeUnauthorized, "%v", err))
+			writeError(w, a.tenantError(hr, err))
 			return
 		}
 		r := &request{Request: hr, tenant: tenant}

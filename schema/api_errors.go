@@ -13,6 +13,7 @@ import (
 // API; the HTTP status is the code's first three digits.
 const (
 	codeUnauthorized            = 40101
+	codeForbidden               = 40301
 	codeSubjectNotFound         = 40401
 	codeVersionNotFound         = 40402
 	codeSchemaNotFound          = 40403
@@ -35,6 +36,7 @@ const (
 	codeInvalidSubject      = 42208
 	codeSchemaTooLarge      = 42209
 	codeStoreError          = 50001
+	codeUnavailable         = 50003
 	// Plain HTTP errors, as Confluent's server (Jersey) answers them.
 	codeBadRequest           = 400
 	codeUnsupportedMediaType = 415
@@ -84,4 +86,19 @@ func storeError(err error) *apiError {
 		return newAPIError(http.StatusUnprocessableEntity, codeInvalidSchema, "%v", err)
 	}
 	return newAPIError(http.StatusInternalServerError, codeStoreError, "store: %v", err)
+}
+
+// tenantError maps a failure of Config.Tenant: a refusal that says it is
+// 403 (its HTTPStatus; the caller's role may not do this) is 40301, an
+// unreachable store 50003, anything else 40101 (not authenticated).
+func (a *api) tenantError(r *http.Request, err error) *apiError {
+	var st interface{ HTTPStatus() int }
+	switch {
+	case errors.As(err, &st) && st.HTTPStatus() == http.StatusForbidden:
+		return newAPIError(http.StatusForbidden, codeForbidden, "%v", err)
+	case registry.IsUnavailable(err):
+		a.cfg.Logger.Warn("schema registry: authenticate", "path", r.URL.Path, "err", err)
+		return newAPIError(http.StatusServiceUnavailable, codeUnavailable, "registry unavailable, retry")
+	}
+	return newAPIError(http.StatusUnauthorized, codeUnauthorized, "%v", err)
 }

@@ -3,7 +3,9 @@ package schema
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -202,6 +204,21 @@ func TestAPITenants(t *testing.T) {
 	}
 	srv := newTestServer(t, h)
 	wantCall(t, srv, "GET", "/subjects", "", 401, `"error_code":40101`)
+	// A refusal by role says 403; an unreachable registry 503.
+	for _, c := range []struct {
+		err    error
+		status int
+		want   string
+	}{
+		{forbidden{}, 403, `"error_code":40301,"message":"role viewer may not manage-schemas"`},
+		{fmt.Errorf("look up key: %w", &net.OpError{Op: "dial", Err: errors.New("connection refused")}), 503, `"error_code":50003`},
+	} {
+		h, err := NewHandler(Config{Store: s, Tenant: func(*http.Request) (int64, error) { return 0, c.err }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCall(t, newTestServer(t, h), "POST", "/subjects/x/versions", avroBody(avroV1), c.status, c.want)
+	}
 	if _, err := NewHandler(Config{Store: s}); err == nil {
 		t.Error("NewHandler without Tenant accepted")
 	}
@@ -240,3 +257,9 @@ func TestAPIReferencesAndTypes(t *testing.T) {
 	// Type changes are refused under BACKWARD.
 	wantCall(t, u, "POST", "/subjects/order/versions", avroBody(`"string"`), 409, `schema type changed`)
 }
+
+// forbidden is a refusal by role, as the router's auth package makes one.
+type forbidden struct{}
+
+func (forbidden) Error() string   { return "role viewer may not manage-schemas" }
+func (forbidden) HTTPStatus() int { return http.StatusForbidden }

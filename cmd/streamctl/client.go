@@ -19,8 +19,9 @@ const maxResponseBytes = 64 << 20
 
 // client calls the HTTP API at base.
 type client struct {
-	base *url.URL
-	http *http.Client
+	base  *url.URL
+	http  *http.Client
+	token string // sent as a bearer credential if set
 }
 
 func newClient(base *url.URL, timeout time.Duration) *client {
@@ -52,6 +53,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &connError{server: c.base.Redacted(), err: err}

@@ -96,7 +96,7 @@ func newGRPCTestServer(t *testing.T) *grpcTestServer {
 	t.Helper()
 	ts := newTestServer(t)
 	ff := newFakeFetcher()
-	srv, err := router.NewGRPCServer(router.GRPCConfig{Tenant: func(context.Context) (int64, error) { return ts.tenant, nil }, Topics: ts.reg, Fetch: ff})
+	srv, err := router.NewGRPCServer(router.GRPCConfig{Authenticate: router.AnonymousGRPC(ts.tenant), Topics: ts.reg, Fetch: ff})
 	if err != nil {
 		t.Fatal(err)
 	}

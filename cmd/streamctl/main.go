@@ -22,7 +22,10 @@
 //	group commit GROUP TOPIC PARTITION OFFSET [--metadata M]
 //
 // The gRPC connection (--grpc, default 127.0.0.1:50051) has no TLS: the dev
-// cell listens on loopback. TLS comes with authentication.
+// cell listens on loopback. With authentication on, --token (or
+// STREAMHOUSE_TOKEN) is an API key or an access token, sent as
+// "Authorization: Bearer" on HTTP and as the "authorization" metadata on
+// gRPC.
 //
 // Exit codes: 0 success; 1 the server refused or failed the request (its
 // error code and message are printed), or the command was declined; 2 a usage
@@ -59,6 +62,7 @@ const (
 const (
 	defaultServer = "http://127.0.0.1:8080"
 	serverEnv     = "STREAMHOUSE_SERVER"
+	tokenEnv      = "STREAMHOUSE_TOKEN"
 )
 
 func main() {
@@ -92,6 +96,7 @@ type cli struct {
 	GRPC    string        `name:"grpc" help:"Address (host:port) of the StreamHouse gRPC API, for consume and group (env ${grpc_env}). Plaintext: the dev cell listens on loopback; TLS comes with authentication." default:"${grpc}" placeholder:"ADDR"`
 	Output  string        `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
 	Timeout time.Duration `help:"Timeout of each HTTP request and gRPC call (a long poll waits longer)." default:"60s"`
+	Token   string        `help:"API key (shk_...) or access token sent with every request, when the cell has authentication on (env ${token_env})." default:"${token}" placeholder:"CREDENTIAL"`
 
 	Topic   topicCmd   `cmd:"" help:"Create, list, describe, grow and delete topics."`
 	Produce produceCmd `cmd:"" help:"Produce records to a topic."`
@@ -138,7 +143,8 @@ func run(ctx context.Context, args []string, e env) (code int) {
 		kong.Description("StreamHouse command-line client: topics, produce, cluster and group administration over the HTTP API; consume and group offsets over the gRPC API."),
 		kong.Writers(e.stdout, e.stderr),
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
-		kong.Vars{"server": server, "server_env": serverEnv, "grpc": grpcAddr, "grpc_env": grpcEnv},
+		kong.Vars{"server": server, "server_env": serverEnv, "grpc": grpcAddr, "grpc_env": grpcEnv,
+			"token": e.getenv(tokenEnv), "token_env": tokenEnv},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil { // a bug in the cli struct's tags
@@ -153,9 +159,11 @@ func run(ctx context.Context, args []string, e env) (code int) {
 	if err != nil {
 		return report(e.stderr, err)
 	}
-	gc := &grpcClient{addr: c.GRPC, timeout: c.Timeout}
+	gc := &grpcClient{addr: c.GRPC, timeout: c.Timeout, token: c.Token}
 	defer gc.close()
-	a := &app{ctx: ctx, env: e, client: newClient(base, c.Timeout), grpc: gc, json: c.Output == "json"}
+	cl := newClient(base, c.Timeout)
+	cl.token = c.Token
+	a := &app{ctx: ctx, env: e, client: cl, grpc: gc, json: c.Output == "json"}
 	err = kctx.Run(a)
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintln(e.stderr, "streamctl: interrupted")

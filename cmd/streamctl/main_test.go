@@ -107,7 +107,7 @@ func newTestServerWith(t *testing.T, set func(ts *testServer, d *router.Deps)) *
 	if set != nil {
 		set(ts, &deps)
 	}
-	rt, err := router.New(router.Config{Tenant: router.StaticTenant(tenant.ID)}, deps)
+	rt, err := router.New(router.Config{Authenticate: router.Anonymous(tenant.ID)}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

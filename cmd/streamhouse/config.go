@@ -30,6 +30,8 @@ const (
 	DefaultGRPCAddr   = "127.0.0.1:50051"
 	DefaultHealthAddr = "127.0.0.1:8090"
 	DefaultSchemaAddr = "127.0.0.1:8081" // Confluent's Schema Registry port
+
+	DefaultMeterInterval = time.Minute
 )
 
 // envPrefix starts the environment variable of every setting: the setting
@@ -123,6 +125,46 @@ type Config struct {
 	// "agent-id"; empty gives "agent-" and 16 random hex digits per start.
 	AgentID string
 
+	// Auth is "on" (the default: every request of the router carries an
+	// access token or an API key, and plans' quotas apply) or "off" (every
+	// request acts as the owner of tenant "default"; no quotas: only for a
+	// trusted network). Setting "auth".
+	Auth string
+
+	// TokenKey signs access tokens (base64, at least 32 bytes decoded) and
+	// KeyPepper keys the API-key hashes (base64, at least 32 bytes); every
+	// router of a cell needs the same two, and changing the pepper
+	// invalidates every API key. Required when Auth is on. Settings
+	// "token-key" and "key-pepper"; prefer the environment
+	// (STREAMHOUSE_TOKEN_KEY, STREAMHOUSE_KEY_PEPPER) to a flag.
+	TokenKey  string
+	KeyPepper string
+
+	// MetricsToken is the bearer token Prometheus sends for /metrics when
+	// Auth is on (its series name every organization's topics); empty: no
+	// one reads /metrics then. Setting "metrics-token"; prefer the
+	// environment.
+	MetricsToken string
+
+	// Pricing is a pricing file (billing's pricing.json format); empty uses
+	// the one built in. Setting "pricing".
+	Pricing string
+
+	// MeterInterval is how often the router books its metered usage in the
+	// registry; a crash loses at most this much (an undercount, never a
+	// double count). Setting "meter-interval"; the default is 1m.
+	MeterInterval time.Duration
+
+	// BillingExportURL is the payment provider's API (Stripe's dialect,
+	// https://api.stripe.com) to which the router pushes each
+	// organization's customer record and closed hours of usage; empty (the
+	// default) exports nothing. Setting "billing-export-url".
+	// BillingExportKey is its secret API key, required with the URL.
+	// Setting "billing-export-key"; prefer the environment
+	// (STREAMHOUSE_BILLING_EXPORT_KEY) to a flag.
+	BillingExportURL string
+	BillingExportKey string
+
 	// LogLevel is debug, info, warn or error. Setting "log-level"; the
 	// default is info.
 	LogLevel slog.Level
@@ -154,6 +196,12 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = cells.DefaultLeaseTTL
+	}
+	if c.Auth == "" {
+		c.Auth = "on"
+	}
+	if c.MeterInterval == 0 {
+		c.MeterInterval = DefaultMeterInterval
 	}
 }
 
@@ -201,6 +249,14 @@ func (c *Config) bindFlags(fs *flag.FlagSet, r role, path *string) {
 		fs.StringVar(&c.HTTPAddr, "http", "", "address of the HTTP API and health endpoints (default "+DefaultHTTPAddr+")")
 		fs.StringVar(&c.GRPCAddr, "grpc", "", "address of the gRPC API (default "+DefaultGRPCAddr+")")
 		fs.StringVar(&c.SchemaRegistryAddr, "schema-registry", "", "address of the schema registry, Confluent's REST API (default "+DefaultSchemaAddr+")")
+		fs.StringVar(&c.Auth, "auth", "", "authentication and quotas: on or off (off: every request acts as tenant default's owner; trusted networks only) (default on)")
+		fs.StringVar(&c.TokenKey, "token-key", "", "base64 key (32+ bytes) signing access tokens, the same on every router; prefer the environment")
+		fs.StringVar(&c.KeyPepper, "key-pepper", "", "base64 key (32+ bytes) of the API-key hashes, the same on every router; prefer the environment")
+		fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token of /metrics when auth is on (empty: /metrics refused); prefer the environment")
+		fs.StringVar(&c.Pricing, "pricing", "", "pricing file of the plans (default: the built-in one)")
+		fs.DurationVar(&c.MeterInterval, "meter-interval", 0, "how often metered usage is booked in the registry (default 1m)")
+		fs.StringVar(&c.BillingExportURL, "billing-export-url", "", "payment provider API receiving customers and hourly usage, Stripe's dialect (https://api.stripe.com; empty: no export)")
+		fs.StringVar(&c.BillingExportKey, "billing-export-key", "", "secret API key of billing-export-url; prefer the environment")
 	}
 	if on(roleAgent) {
 		fs.StringVar(&c.HealthAddr, "health-addr", "", "address of /live, /ready and /health (default "+DefaultHealthAddr+")")
@@ -353,6 +409,14 @@ func (c *Config) validate(r role) error {
 	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return &ConfigError{a.name, a.addr, "want HOST:PORT"}
+		}
+	}
+	if r&roleRouter != 0 {
+		if err := c.validateManaged(); err != nil {
+			return err
+		}
+		if err := c.validateBillingExport(); err != nil {
+			return err
 		}
 	}
 	if r&roleAgent != 0 && c.LeaseTTL < time.Second {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"os"
@@ -69,6 +70,8 @@ http: 127.0.0.1:1   # the router's: ignored by the agent
 				LeaseTTL:           3 * time.Second, // env over file
 				AgentID:            "flag-agent",    // flag over env over file
 				LogLevel:           slog.LevelDebug,
+				Auth:               "on",
+				MeterInterval:      DefaultMeterInterval,
 			}
 			if c != want {
 				t.Fatalf("config\n got %+v\nwant %+v", c, want)
@@ -81,7 +84,7 @@ http: 127.0.0.1:1   # the router's: ignored by the agent
 	}
 
 	t.Run("config from env, defaults", func(t *testing.T) {
-		file := writeFile(t, "router.yaml", "registry: embedded:/x/registry.db\nlease-ttl: 9s\n")
+		file := writeFile(t, "router.yaml", "registry: embedded:/x/registry.db\nlease-ttl: 9s\nauth: off\n")
 		c, err := loadConfig("router", roleRouter, nil, envOf(map[string]string{"STREAMHOUSE_CONFIG": file}), io.Discard, "")
 		if err != nil {
 			t.Fatal(err)
@@ -90,7 +93,7 @@ http: 127.0.0.1:1   # the router's: ignored by the agent
 			Cell: DefaultCell, NATSURL: DefaultNATSURL, Registry: "embedded:/x/registry.db",
 			S3Region: DefaultS3Region, HTTPAddr: DefaultHTTPAddr, GRPCAddr: DefaultGRPCAddr,
 			HealthAddr: DefaultHealthAddr, LeaseTTL: cells.DefaultLeaseTTL, LogLevel: slog.LevelInfo,
-			SchemaRegistryAddr: DefaultSchemaAddr,
+			SchemaRegistryAddr: DefaultSchemaAddr, Auth: "off", MeterInterval: DefaultMeterInterval,
 		}
 		if c != want {
 			t.Fatalf("config\n got %+v\nwant %+v", c, want)
@@ -126,6 +129,24 @@ func TestConfigErrors(t *testing.T) {
 			`environment STREAMHOUSE_LEASE_TTL="soon": `},
 		{"bad env level", roleRouter, []string{reg}, map[string]string{"STREAMHOUSE_LOG_LEVEL": "loud"}, "",
 			`environment STREAMHOUSE_LOG_LEVEL="loud": `},
+		{"auth without keys", roleRouter, []string{reg}, nil, "", `config: token-key "": required with auth on`},
+		{"short token key", roleRouter, []string{reg, "--token-key", "c2hvcnQ="}, nil, "", `config: token-key "(hidden)": 5 bytes decoded; at least 32 required`},
+		{"bad pepper", roleRouter, []string{reg}, map[string]string{"STREAMHOUSE_TOKEN_KEY": key32, "STREAMHOUSE_KEY_PEPPER": "not base64!"}, "",
+			`config: key-pepper "(hidden)": not base64`},
+		{"bad auth", roleRouter, []string{reg, "--auth", "maybe"}, nil, "", `config: auth "maybe": want on or off`},
+		{"short meter interval", roleRouter, []string{reg, "--auth", "off", "--meter-interval", "10ms"}, nil, "", `config: meter-interval "10ms": must be at least 1s`},
+		{"export url without key", roleRouter, []string{reg, "--auth", "off", "--billing-export-url", "https://api.stripe.com"}, nil, "",
+			`config: billing-export-key "": required with billing-export-url`},
+		{"export key without url", roleRouter, []string{reg, "--auth", "off"}, map[string]string{"STREAMHOUSE_BILLING_EXPORT_KEY": "sk_live_x"}, "",
+			`config: billing-export-url "": required with billing-export-key`},
+		{"bad export url", roleRouter, []string{reg, "--auth", "off", "--billing-export-url", "https://u:pw@api.stripe.com", "--billing-export-key", "sk_live_x"}, nil, "",
+			`config: billing-export-url "https://u:xxxxx@api.stripe.com": want https://HOST`},
+		{"export over http", roleRouter, []string{reg, "--auth", "off", "--billing-export-url", "http://api.stripe.com", "--billing-export-key", "sk_live_x"}, nil, "",
+			`config: billing-export-url "http://api.stripe.com": http sends the key in clear`},
+		{"bad export key", roleRouter, []string{reg, "--auth", "off", "--billing-export-url", "https://api.stripe.com"}, map[string]string{"STREAMHOUSE_BILLING_EXPORT_KEY": "sk_live secret"}, "",
+			`config: billing-export-key "(hidden)": must be printable ASCII without spaces`},
+		{"long export key", roleRouter, []string{reg, "--auth", "off", "--billing-export-url", "http://127.0.0.1:12111"}, map[string]string{"STREAMHOUSE_BILLING_EXPORT_KEY": strings.Repeat("k", 1025)}, "",
+			`config: billing-export-key "(hidden)": 1025 bytes; at most 1024`},
 		{"bad flag", roleAgent, []string{reg, store, "--lease-ttl", "soon"}, nil, "", `invalid value "soon" for flag -lease-ttl`},
 		{"unknown flag", roleRouter, []string{reg, "--agent-id", "a"}, nil, "", `flag provided but not defined: -agent-id`},
 		{"unknown key", roleAgent, nil, nil, "lease_ttl: 2s\n", `unknown setting "lease_ttl"`},
@@ -150,8 +171,54 @@ func TestConfigErrors(t *testing.T) {
 
 // TestConfigRouterOptionalStore: a router runs without an object store.
 func TestConfigRouterOptionalStore(t *testing.T) {
-	c, err := loadConfig("router", roleRouter, []string{"--registry", "postgres://db/sh"}, envOf(nil), io.Discard, "")
+	c, err := loadConfig("router", roleRouter, []string{"--registry", "postgres://db/sh", "--auth", "off"}, envOf(nil), io.Discard, "")
 	if err != nil || c.ObjectStore != "" {
 		t.Fatalf("config %+v, %v", c, err)
+	}
+}
+
+// key32 is a base64 key of 32 bytes.
+var key32 = base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+
+// TestConfigSecrets: a router with auth on reads its two keys from the
+// environment, in any base64 alphabet, and the error never shows a key.
+func TestConfigSecrets(t *testing.T) {
+	raw := base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("p", 40)))
+	c, err := loadConfig("router", roleRouter, []string{"--registry", "postgres://db/sh"},
+		envOf(map[string]string{"STREAMHOUSE_TOKEN_KEY": key32, "STREAMHOUSE_KEY_PEPPER": raw}), io.Discard, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.secrets()
+	if err != nil || string(s.TokenKey) != strings.Repeat("k", 32) || string(s.KeyPepper) != strings.Repeat("p", 40) {
+		t.Fatalf("secrets %q %q, %v", s.TokenKey, s.KeyPepper, err)
+	}
+	_, err = loadConfig("router", roleRouter, []string{"--registry", "postgres://db/sh", "--key-pepper", "c2hvcnQ="},
+		envOf(map[string]string{"STREAMHOUSE_TOKEN_KEY": key32}), io.Discard, "")
+	if err == nil || strings.Contains(err.Error(), "c2hvcnQ") {
+		t.Fatalf("short pepper: %v, want an error that hides it", err)
+	}
+}
+
+// TestDevSecrets: the dev cell makes its keys once and finds them again.
+func TestDevSecrets(t *testing.T) {
+	dir := t.TempDir()
+	a, err := devSecrets(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := devSecrets(dir)
+	if err != nil || string(a.TokenKey) != string(b.TokenKey) || string(a.KeyPepper) != string(b.KeyPepper) || len(a.TokenKey) != minSecretLen {
+		t.Fatalf("second read %v, %v; want the first's keys", b, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "secrets.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secrets.json: %v, %v; want mode 0600", fi, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets.json"), []byte(`{"token_key":"c2hvcnQ="}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devSecrets(dir); err == nil || !strings.Contains(err.Error(), "shorter than 32 bytes") {
+		t.Fatalf("short keys: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ func TestConsoleSchemaProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := schemaRegistry(slog.New(slog.DiscardHandler), reg, tenant.ID)
+	h, err := schemaRegistry(slog.New(slog.DiscardHandler), reg, func(*http.Request) (int64, error) { return tenant.ID, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

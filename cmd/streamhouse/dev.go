@@ -33,6 +33,12 @@ type devConfig struct {
 	logLevel slog.Level
 	pprof    string // --pprof: serve net/http/pprof here (loopback only); "" for none
 	schemas  string // --schema-registry: the Confluent Schema Registry API; "" for none
+	// auth turns on authentication and the plans' quotas (--auth); off,
+	// every request acts as the owner of tenant "default".
+	auth          bool
+	metricsToken  string        // --metrics-token: /metrics' bearer token with auth on
+	pricing       string        // --pricing: a pricing file; "" for the built-in one
+	meterInterval time.Duration // --meter-interval
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
@@ -48,7 +54,17 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&c.schemas, "schema-registry", "127.0.0.1:8081", "address of the schema registry (Confluent's REST API); empty turns it off")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default")
-	return c, fs.Parse(args)
+	fs.BoolVar(&c.auth, "auth", false, "require an access token or API key on every request and enforce the plans' quotas (keys kept in the data folder's secrets.json)")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "with --auth, the bearer token /metrics wants (empty: /metrics refused)")
+	fs.StringVar(&c.pricing, "pricing", "", "pricing file of the plans (default: the built-in one)")
+	fs.DurationVar(&c.meterInterval, "meter-interval", DefaultMeterInterval, "how often metered usage is booked in the registry")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.meterInterval < time.Second {
+		return c, fmt.Errorf("--meter-interval %s: must be at least 1s", c.meterInterval)
+	}
+	return c, nil
 }
 
 // runDev runs a whole cell in one process until ctx is cancelled: the
@@ -116,8 +132,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
 	}
+	var keys secrets
+	if cfg.auth {
+		if keys, err = devSecrets(cfg.dataDir); err != nil {
+			return err
+		}
+	}
+	mg, err := newManaged(managedConfig{reg: reg, log: log, authOn: cfg.auth, tenant: tenant.ID, secrets: keys,
+		pricingFile: cfg.pricing, meterInterval: cfg.meterInterval, metricsToken: cfg.metricsToken, metrics: metrics})
+	if err != nil {
+		return err
+	}
 	api, grpcServer, err := newAPIs(apiDeps{
-		cell: cfg.cell, nc: nc, reg: reg, store: objects, tenant: tenant.ID, log: log, metrics: metrics,
+		cell: cfg.cell, nc: nc, reg: reg, store: objects, tenant: tenant.ID, log: log, metrics: metrics, managed: mg,
 		topicCreated: func(registry.Topic) { agent.Rebalance() },
 		topicDeleted: func(ctx context.Context, _ registry.Topic, removed registry.Removed) error {
 			agent.Rebalance()
@@ -131,7 +158,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	schemas, err := schemaRegistry(log, reg, tenant.ID)
+	schemas, err := schemaRegistry(log, reg, mg.schemaTenant)
 	if err != nil {
 		return err
 	}
@@ -159,7 +186,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mux.Handle("/api/", api)
 	mux.Handle("/ws/", api)
 	addHealth(mux, reg, objects, nc, nil)
-	addMetrics(mux, metrics, log)
+	addMetricsGuarded(mux, metrics, log, mg.metricsGuard())
+	mg.mount(mux)
 	mountConsole(mux, console, consoleSrc)
 	mountSchemaConsole(mux, schemas)
 
@@ -170,17 +198,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error { return console.Run(gctx) })
+	stopMeter := mg.run(g, gctx)
 	serveAPIs(g, gctx, log, "shutting down: closing the APIs, then draining the agent", httpLn, mux, grpcLn, grpcServer)
 	servePprof(g, gctx, pprofLn)
 	serveSchemaRegistry(g, gctx, schemaLn, schemas)
-	return g.Wait()
+	return errors.Join(g.Wait(), stopMeter())
 }
 
 func printBanner(w io.Writer, cfg devConfig, tenant registry.Tenant, httpAddr, grpcAddr net.Addr, natsURL, schemas string) {
 	abs, _ := filepath.Abs(cfg.dataDir)
 	fmt.Fprintf(w, `StreamHouse dev cell %q
   data:      %s (registry.db, objects/, nats/)
-  tenant:    %s (id %d)
+  auth:      %[9]s
+  tenant:    %[3]s (id %[4]d)
   http:      http://%[5]s  (API under /api/v1, /metrics, health at /health)
   console:   http://%[5]s/
   grpc:      %[6]s
@@ -191,7 +221,7 @@ Try it (in another terminal):
   go run ./cmd/streamctl produce orders --key k1 hello world
   go run ./cmd/streamctl consume orders --all
 Stop with Ctrl-C.
-`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL, schemas)
+`, cfg.cell, abs, tenant.Name, tenant.ID, httpAddr, grpcAddr, natsURL, schemas, authBanner(cfg.auth))
 }
 
 // listenPprof listens on addr for --pprof, which must be a loopback
@@ -234,4 +264,11 @@ func servePprof(g *errgroup.Group, gctx context.Context, ln net.Listener) {
 		<-gctx.Done()
 		return srv.Close()
 	})
+}
+
+func authBanner(on bool) string {
+	if on {
+		return "on (sign up: POST /api/v1/auth/signup, or the console; keys in secrets.json)"
+	}
+	return "off (every request is tenant default's owner; --auth turns it on)"
 }

@@ -79,25 +79,35 @@ func (c *devCell) subscribeAll(t *testing.T, topic string, want map[recordAt]str
 }
 
 type devCell struct {
-	http   string
-	grpc   streamhousev1.ConsumerServiceClient
-	conn   *grpc.ClientConn
-	cancel context.CancelFunc
-	done   chan error
+	http     string
+	schemas  string // the schema registry's URL, or "off"
+	grpcAddr string
+	grpc     streamhousev1.ConsumerServiceClient
+	conn     *grpc.ClientConn
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 func startDev(t *testing.T, dir string) *devCell {
 	t.Helper()
+	return startDevWith(t, dir)
+}
+
+// startDevWith is startDev with more flags (--auth, --pricing, ...); the
+// cell's schema registry address is in c.schemas.
+func startDevWith(t *testing.T, dir string, flags ...string) *devCell {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	c := &devCell{cancel: cancel, done: make(chan error, 1)}
+	args := append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0", "--lease-ttl", "1s", "--log-level", "warn"}, flags...)
 	go func() {
-		c.done <- runDev(ctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0", "--lease-ttl", "1s", "--log-level", "warn"}, pw, io.Discard)
+		c.done <- runDev(ctx, args, pw, io.Discard)
 		pw.Close()
 	}()
 	var grpcAddr string
 	sc := bufio.NewScanner(pr)
-	for sc.Scan() && (c.http == "" || grpcAddr == "") {
+	for sc.Scan() && c.schemas == "" {
 		f := strings.Fields(sc.Text())
 		if len(f) >= 2 && f[0] == "http:" {
 			c.http = f[1]
@@ -105,8 +115,12 @@ func startDev(t *testing.T, dir string) *devCell {
 		if len(f) >= 2 && f[0] == "grpc:" {
 			grpcAddr = f[1]
 		}
+		if len(f) >= 2 && f[0] == "schemas:" { // the banner's last address
+			c.schemas = f[1]
+		}
 	}
 	go io.Copy(io.Discard, pr) // drain the rest so runDev never blocks on stdout
+	c.grpcAddr = grpcAddr
 	if c.http == "" || grpcAddr == "" {
 		cancel()
 		t.Fatalf("dev cell printed no addresses (exit: %v)", <-c.done)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,12 +31,22 @@ func newMetricsRegistry() *prometheus.Registry {
 // OpenMetrics, if asked) format. A collector that fails is logged and left
 // out; the rest is served.
 func addMetrics(mux *http.ServeMux, reg *prometheus.Registry, log *slog.Logger) {
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	addMetricsGuarded(mux, reg, log, nil)
+}
+
+// addMetricsGuarded is addMetrics with guard (nil: none) around the
+// handler.
+func addMetricsGuarded(mux *http.ServeMux, reg *prometheus.Registry, log *slog.Logger, guard func(http.Handler) http.Handler) {
+	var h http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(log.With("component", "metrics").Handler(), slog.LevelWarn),
 		ErrorHandling:     promhttp.ContinueOnError,
 		Registry:          reg, // promhttp_metric_handler_errors_total
 		EnableOpenMetrics: true,
-	}))
+	})
+	if guard != nil {
+		h = guard(h)
+	}
+	mux.Handle("GET /metrics", h)
 }
 
 // meteredStore wraps the cell's object store so that its calls are counted
@@ -92,4 +105,26 @@ func agentInstruments(reg prometheus.Registerer, registry partition.FetchRegistr
 		return cells.FetchServerConfig{}, partition.ActorConfig{}, err
 	}
 	return cells.FetchServerConfig{Fetcher: fetcher}, partition.ActorConfig{Metrics: actors}, nil
+}
+
+// guardMetrics protects /metrics of a cell with authentication on: its
+// series name every organization's topics, so only the operator's scraper,
+// with Authorization: Bearer <token>, reads them (Prometheus's
+// scrape_config authorization); anything else is 401 (an organization's
+// key or token is not the operator's). With no token configured nobody
+// reads them.
+func guardMetrics(h http.Handler, token string) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// Comparing digests of equal length keeps the comparison's time
+		// independent of the token.
+		sum := sha256.Sum256([]byte(got))
+		if !ok || token == "" || subtle.ConstantTimeCompare(want[:], sum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "metrics: the operator's metrics-token is required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -316,6 +316,7 @@ func TestAgentAndRouterMetrics(t *testing.T) {
 		"STREAMHOUSE_OBJECT_STORE": "file:" + t.TempDir(),
 		"STREAMHOUSE_CELL":         "mtest",
 		"STREAMHOUSE_LOG_LEVEL":    "warn",
+		"STREAMHOUSE_AUTH":         "off", // a trusted test network
 	})
 	agent := startPart(t, "agent", runAgent, env, "--agent-id", "m1", "--lease-ttl", "1s", "--health-addr", "127.0.0.1:0")
 	rt := startPart(t, "router", runRouter, env, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--schema-registry", "127.0.0.1:0")

@@ -33,9 +33,14 @@ cell's NATS and registry; with --object-store it also deletes the objects of
 deleted topics, else it leaves them to garbage collection. Runs until
 SIGTERM or SIGINT, then stops taking requests and finishes those under way.
 
-Authentication is not implemented yet: every request acts for the tenant
-"default" (created on first start). Do not expose a router beyond a trusted
-network.
+It serves a managed, multi-tenant service: with --auth on (the default)
+every request carries an access token or an API key (Authorization: Bearer,
+gRPC metadata "authorization"), acts inside its organization with its role,
+is held to its plan's quotas (--pricing) and metered for billing; the
+account API (/api/v1/auth/signup, login, keys, members, audit, billing)
+manages organizations. Every router of a cell needs the same token-key and
+key-pepper. With --auth off every request acts as the owner of the tenant
+"default" (created on first start), unlimited: trusted networks only.
 
 Each setting is a flag, an environment variable STREAMHOUSE_<NAME> (such as
 STREAMHOUSE_NATS_URL) or a key of the config file; flags win over the
@@ -76,6 +81,18 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer nc.Close()
 
+	var keys secrets
+	if cfg.Auth == "on" {
+		if keys, err = cfg.secrets(); err != nil {
+			return err
+		}
+	}
+	mg, err := newManaged(managedConfig{reg: reg, log: log, authOn: cfg.Auth == "on", tenant: tenant.ID, secrets: keys,
+		pricingFile: cfg.Pricing, meterInterval: cfg.MeterInterval, metricsToken: cfg.MetricsToken, metrics: metrics})
+	if err != nil {
+		return err
+	}
+
 	// The agents run elsewhere: tell them of a topic created or deleted.
 	announce := func(t registry.Topic) {
 		if err := nc.Publish(cells.TopicEventsSubject(cfg.Cell), strconv.AppendInt(nil, t.ID, 10)); err != nil {
@@ -83,7 +100,7 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	api, grpcServer, err := newAPIs(apiDeps{
-		cell: cfg.Cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log, metrics: metrics,
+		cell: cfg.Cell, nc: nc, reg: reg, store: store, tenant: tenant.ID, log: log, metrics: metrics, managed: mg,
 		topicCreated: announce,
 		topicDeleted: func(ctx context.Context, t registry.Topic, removed registry.Removed) error {
 			announce(t)
@@ -96,7 +113,7 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	schemas, err := schemaRegistry(log, reg, tenant.ID)
+	schemas, err := schemaRegistry(log, reg, mg.schemaTenant)
 	if err != nil {
 		return err
 	}
@@ -112,24 +129,35 @@ func runRouter(ctx context.Context, args []string, getenv func(string) string, s
 	mux.Handle("/api/", api)
 	mux.Handle("/ws/", api)
 	addHealth(mux, reg, store, nc, nil)
-	addMetrics(mux, metrics, log)
+	addMetricsGuarded(mux, metrics, log, mg.metricsGuard())
+	mg.mount(mux)
 	mountConsole(mux, console, consoleSrc)
 	mountSchemaConsole(mux, schemas)
 
 	fmt.Fprintf(stdout, `StreamHouse router of cell %q
-  tenant:    %s (id %d; authentication comes later)
-  http:      http://%[4]s  (API under /api/v1, /metrics, health at /health)
-  console:   http://%[4]s/
-  grpc:      %[5]s
-  nats:      %[6]s
-  schemas:   %[7]s
-`, cfg.Cell, tenant.Name, tenant.ID, lns[0].Addr(), lns[1].Addr(), cfg.NATSURL, schemaBanner(lns[2]))
+  auth:      %s
+  tenant:    %s (id %d: every request's, when auth is off)
+  http:      http://%[5]s  (API under /api/v1, /metrics, health at /health)
+  console:   http://%[5]s/
+  grpc:      %[6]s
+  nats:      %[7]s
+  schemas:   %[8]s
+`, cfg.Cell, cfg.Auth, tenant.Name, tenant.ID, lns[0].Addr(), lns[1].Addr(), cfg.NATSURL, schemaBanner(lns[2]))
+
+	export, err := newExporter(cfg, reg, log.With("component", "billing-export"))
+	if err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return console.Run(gctx) })
+	if export != nil { // nil without billing-export-url
+		g.Go(func() error { return export.Run(gctx) })
+	}
+	stopMeter := mg.run(g, gctx)
 	serveAPIs(g, gctx, log, "shutting down: closing the APIs", lns[0], mux, lns[1], grpcServer)
 	serveSchemaRegistry(g, gctx, lns[2], schemas)
-	return g.Wait()
+	return errors.Join(g.Wait(), stopMeter())
 }
 
 // defaultTenant is the tenant every request acts for while authentication
@@ -148,6 +176,9 @@ type apiDeps struct {
 	// topicCreated and topicDeleted are router.Deps' hooks.
 	topicCreated func(registry.Topic)
 	topicDeleted func(context.Context, registry.Topic, registry.Removed) error
+	// managed, if set, authenticates, holds to quotas, meters and audits
+	// (managed.go); nil serves everyone as tenant's owner.
+	managed *managed
 	// metrics, if set, receives the APIs' instruments and the group lag
 	// collector (streamhouse_produce_*, _fetch_*, _router_*, _group_lag_*).
 	metrics prometheus.Registerer
@@ -215,18 +246,22 @@ func newAPIs(d apiDeps) (*router.Router, *grpc.Server, error) {
 			return off, err
 		}
 	}
-	api, err := router.New(router.Config{Tenant: router.StaticTenant(d.tenant), Schemas: schema.NewValidator(d.reg)}, deps)
+	rcfg := router.Config{Authenticate: router.Anonymous(d.tenant), Schemas: schema.NewValidator(d.reg)}
+	gcfg := router.GRPCConfig{
+		Authenticate: router.AnonymousGRPC(d.tenant), Topics: d.reg, TopicCache: topicCache, Fetch: fetcher, Groups: groups, Admin: &deps, Logger: d.log.With("component", "grpc"),
+		Metrics: metrics,
+	}
+	if d.managed != nil {
+		d.managed.routerDeps(&rcfg, &deps, &gcfg)
+	}
+	api, err := router.New(rcfg, deps)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
 	if err := api.RegisterCellMetrics(d.metrics, singleTenant(d.tenant), 0); err != nil {
 		return nil, nil, err
 	}
-	grpcServer, err := router.NewGRPCServer(router.GRPCConfig{
-		Tenant: func(context.Context) (int64, error) { return d.tenant, nil },
-		Topics: d.reg, TopicCache: topicCache, Fetch: fetcher, Groups: groups, Admin: &deps, Logger: d.log.With("component", "grpc"),
-		Metrics: metrics,
-	})
+	grpcServer, err := router.NewGRPCServer(gcfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc: %w", err)
 	}

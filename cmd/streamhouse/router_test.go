@@ -43,6 +43,7 @@ func TestAgentsAndRouter(t *testing.T) {
 		"STREAMHOUSE_OBJECT_STORE": "file:" + t.TempDir(),
 		"STREAMHOUSE_CELL":         "itest",
 		"STREAMHOUSE_LOG_LEVEL":    "warn",
+		"STREAMHOUSE_AUTH":         "off", // a trusted test network
 	})
 
 	a1 := startPart(t, "agent", runAgent, env, "--agent-id", "a1", "--lease-ttl", "1s", "--health-addr", "127.0.0.1:0")

@@ -15,12 +15,13 @@ import (
 	"github.com/streamhouse/streamhouse/schema"
 )
 
-// schemaRegistry is the schema registry's handler (Confluent's REST API).
-// Every request acts for tenant until authentication comes (issue 7).
-func schemaRegistry(log *slog.Logger, store registry.Schemas, tenant int64) (http.Handler, error) {
+// schemaRegistry is the schema registry's handler (Confluent's REST API);
+// tenant authenticates each request and checks its role (managed's
+// schemaTenant).
+func schemaRegistry(log *slog.Logger, store registry.Schemas, tenant func(*http.Request) (int64, error)) (http.Handler, error) {
 	h, err := schema.NewHandler(schema.Config{
 		Store:  store,
-		Tenant: func(*http.Request) (int64, error) { return tenant, nil },
+		Tenant: tenant,
 		Logger: log.With("component", "schema-registry"),
 	})
 	if err != nil {

@@ -69,6 +69,7 @@ func startCell(t *testing.T, agents int, ttl time.Duration, budget int, withProx
 	c.env = []string{
 		"STREAMHOUSE_CONFIG=", // never a developer's config file
 		"STREAMHOUSE_LOG_LEVEL=info",
+		"STREAMHOUSE_AUTH=off", // the faults, not authentication, are under test
 	}
 	common := []string{
 		"--cell", cellName,

@@ -29,10 +29,11 @@ var allowed = map[string][]string{
 	"partition":       {"objectstore", "registry"},
 	"router":          {"registry", "proto", "wire"},
 	"billing":         {"registry"},
-	"dashboard":       {"registry", "proto", "wire"},
+	"dashboard":       {"registry", "router", "proto", "wire"}, // router/auth: who a console connection acts as
 	"objectstore":     {},
 	"registry":        {},
 	"schema":          {"registry"}, // the schema registry API over registry.Schemas
+	"account":         {"registry", "router", "billing"},
 	"proto":           {},
 	"wire":            {}, // the router–agent messages: imports nothing of the project
 	"ops":             {}, // dashboards and alert rules, embedded for their tests

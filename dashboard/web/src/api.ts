@@ -1,4 +1,6 @@
-// The HTTP API calls the console's actions make (/api/v1).
+// The HTTP API calls the console's actions make (/api/v1), each with the
+// session's access token (session.ts).
+import { authFetch } from "./session";
 
 export class APIError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -6,8 +8,10 @@ export class APIError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const resp = await fetch("/api/v1" + path, {
+export const errText = (x: unknown) => (x instanceof APIError ? `${x.code}: ${x.message}` : String(x));
+
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const resp = await authFetch("/api/v1" + path, {
     method,
     headers: body === undefined ? {} : { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -1,5 +1,8 @@
 // The live feed: one WebSocket to /ws/console, reconnecting with back-off,
-// and the history the charts draw (kept in the page, bounded).
+// and the history the charts draw (kept in the page, bounded). Browsers
+// cannot set headers on a WebSocket, so the access token goes in the URL
+// (?access_token=); the server checks it again every few seconds and closes
+// the feed with 1008 once it is refused.
 
 export interface Partition {
   partition: number;
@@ -138,10 +141,26 @@ export class Live {
   private backoff = 500;
   private listeners = new Set<() => void>();
   private refreshMs: number;
+  private closed = false;
+  private retry: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(refreshMs: number) {
+  // token gives the access token for each (re)connection; beforeRetry runs
+  // before reconnecting after a failure (it renews the session, or ends it
+  // and then close() stops the feed).
+  constructor(refreshMs: number, private token: () => string | null = () => null,
+    private beforeRetry: () => Promise<void> = async () => {}) {
     this.refreshMs = refreshMs;
     this.connect();
+  }
+
+  // close ends the feed for good (a logout).
+  close() {
+    this.closed = true;
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.listeners.clear();
   }
 
   onChange(fn: () => void): () => void {
@@ -159,7 +178,10 @@ export class Live {
   }
 
   private connect() {
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/console";
+    if (this.closed) return;
+    const t = this.token();
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/console" +
+      (t ? "?access_token=" + encodeURIComponent(t) : "");
     this.state = "connecting";
     this.emit();
     const ws = new WebSocket(url);
@@ -181,7 +203,7 @@ export class Live {
       // Back off exponentially, with jitter, up to 15 s.
       const wait = this.backoff * (0.75 + Math.random() / 2);
       this.backoff = Math.min(this.backoff * 2, 15000);
-      setTimeout(() => this.connect(), wait);
+      this.retry = setTimeout(() => void this.beforeRetry().catch(() => {}).then(() => this.connect()), wait);
     };
   }
 

@@ -1,3 +1,4 @@
+import { atLeast } from "../account";
 import { APIError, resetGroup, type ResetGroup } from "../api";
 import { LineChart } from "../chart";
 import { fill, fmtInt, h, noData, table } from "../dom";
@@ -63,7 +64,7 @@ export function groupPage(ctx: Ctx, name: string): Page {
     h("div", { class: "panel" }, chart.el),
     h("div", { class: "panel" }, h("h2", {}, "Lag per partition"), offsets),
     h("div", { class: "panel" }, h("h2", {}, "Members"), members),
-    h("form", { class: "panel form inline", id: "reset-form", onsubmit: reset },
+    !atLeast(ctx.me?.role ?? "owner", "member") ? null : h("form", { class: "panel form inline", id: "reset-form", onsubmit: reset },
       h("strong", {}, "Reset offsets"), h("label", {}, "topic ", topicSel), h("label", {}, "to ", to), arg,
       h("button", { type: "submit", id: "reset-btn" }, "Reset"), err,
       h("p", { class: "muted small" }, "Refused while the group has members: stop its consumers first.")));

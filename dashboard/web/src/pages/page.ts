@@ -1,3 +1,4 @@
+import type { Me } from "../account";
 import type { Live } from "../live";
 import type { Settings } from "../settings";
 
@@ -10,6 +11,9 @@ export interface Page {
 
 export interface Ctx {
   live: Live;
+  // me is who is signed in (role, organization); null in a cell without
+  // the account API, where everything is allowed.
+  me: Me | null;
   settings: Settings;
   toast(msg: string, kind?: "ok" | "err"): void;
   confirm(msg: string, action: string): Promise<boolean>;

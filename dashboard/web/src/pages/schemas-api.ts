@@ -1,6 +1,7 @@
 // The schema registry's calls the Schemas page makes, through the console's
 // same-origin /schema-api/ (cmd/streamhouse/console_schema.go): Confluent's
 // REST API, whose errors are {"error_code": N, "message": "..."}.
+import { authFetch } from "../session";
 
 export class SchemaError extends Error {
   constructor(public status: number, public code: number, message: string) {
@@ -9,7 +10,7 @@ export class SchemaError extends Error {
 }
 
 async function call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
-  const resp = await fetch("/schema-api" + path, {
+  const resp = await authFetch("/schema-api" + path, {
     method,
     headers: body === undefined ? {} : { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),

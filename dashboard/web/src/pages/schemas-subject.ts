@@ -1,3 +1,4 @@
+import { atLeast } from "../account";
 import { diffLines, sideBySide } from "../diff";
 import { card, fill, h, noData, table } from "../dom";
 import type { Ctx, Page } from "./page";
@@ -147,7 +148,8 @@ export function subjectPage(ctx: Ctx, subject: string): Page {
     h("div", { class: "panel" }, h("h2", {}, "Register a new version"),
       h("div", { class: "toolbar" }, h("label", {}, "type ", type),
         h("button", { id: "schema-check", onclick: () => void check() }, "Check compatibility"),
-        h("button", { id: "schema-register", onclick: () => void add() }, "Register")),
+        // Registering is for admins (the server checks again); checking is for all.
+        atLeast(ctx.me?.role ?? "owner", "admin") ? h("button", { id: "schema-register", onclick: () => void add() }, "Register") : null),
       text, result));
   return { el, update() {} };
 }

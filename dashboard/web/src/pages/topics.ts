@@ -1,3 +1,4 @@
+import { atLeast } from "../account";
 import { APIError, createTopic, deleteTopic, maxPartitions, topicNameProblem } from "../api";
 import { fill, fmtBytes, fmtInt, fmtRate, h, table } from "../dom";
 import type { TopicStat } from "../live";
@@ -6,6 +7,8 @@ import type { Ctx, Page } from "./page";
 type SortKey = "name" | "partitions" | "records" | "size_bytes" | "records_per_sec";
 
 export function topics(ctx: Ctx): Page {
+  // Creating and deleting topics is for admins; the server checks again.
+  const admin = atLeast(ctx.me?.role ?? "owner", "admin");
   const search = h("input", { id: "topic-search", type: "search", placeholder: "search topics" });
   const sort = h("select", { id: "topic-sort" },
     ...(["name", "partitions", "records", "size_bytes", "records_per_sec"] as SortKey[]).map((k) => h("option", { value: k }, "sort: " + k.replace(/_/g, " "))));
@@ -41,7 +44,7 @@ export function topics(ctx: Ctx): Page {
     fill(list, table(["Topic", "Partitions", "Records", "Size", "Throughput", ""], rows.map((t) => [
       h("a", { href: "#/topics/" + encodeURIComponent(t.name), class: "topic-link" }, t.name),
       fmtInt(t.partitions), fmtInt(t.records), fmtBytes(t.size_bytes), fmtRate(t.records_per_sec),
-      h("button", { class: "danger small", "data-delete": t.name, onclick: () => remove(t.name) }, "Delete"),
+      admin ? h("button", { class: "danger small", "data-delete": t.name, onclick: () => remove(t.name) }, "Delete") : null,
     ]), "topics-table"), s.topics_truncated ? h("p", { class: "muted" }, "more topics than the console shows") : null);
   };
   const remove = async (topic: string) => {
@@ -57,7 +60,7 @@ export function topics(ctx: Ctx): Page {
   sort.addEventListener("change", render);
 
   const el = h("section", {}, h("h1", {}, "Topics"),
-    h("form", { class: "panel form inline", id: "create-topic", onsubmit: create },
+    !admin ? null : h("form", { class: "panel form inline", id: "create-topic", onsubmit: create },
       h("strong", {}, "New topic"), name, h("label", {}, "partitions ", parts), h("label", {}, "durability ", durability),
       h("button", { type: "submit", id: "create-topic-btn" }, "Create"), err),
     h("div", { class: "panel" }, h("div", { class: "toolbar" }, search, sort), list));

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/streamhouse/streamhouse/router/auth"
@@ -61,7 +62,8 @@ func authCode(err error) (wire.Code, string, bool) {
 	case errors.As(err, &forbidden):
 		return wire.Forbidden, forbidden.Error(), true
 	case errors.Is(err, auth.ErrUnauthenticated):
-		return wire.Unauthenticated, err.Error(), true
+		// The code says "unauthenticated" already; the message says why.
+		return wire.Unauthenticated, strings.TrimPrefix(err.Error(), auth.ErrUnauthenticated.Error()+": "), true
 	}
 	return 0, "", false
 }

@@ -268,7 +268,7 @@ func servePprof(g *errgroup.Group, gctx context.Context, ln net.Listener) {
 
 func authBanner(on bool) string {
 	if on {
-		return "on (sign up: POST /api/v1/auth/signup, or the console; keys in secrets.json)"
+		return "on (sign up: POST /api/v1/auth/signup or the console; streamctl takes an API key in STREAMHOUSE_TOKEN)"
 	}
 	return "off (every request is tenant default's owner; --auth turns it on)"
 }

@@ -45,27 +45,31 @@ func refusal(t *testing.T, what string, status int, body []byte, wantStatus int,
 	}
 }
 
-// written sums a topic's partitions' live high watermarks: the records
-// written.
+// written sums a topic's partitions' live high watermarks (their owners'):
+// the records written. A partition between owners has none for a moment:
+// it asks again.
 func written(t *testing.T, base, token, topic string) int64 {
 	t.Helper()
-	var d struct {
-		PartitionInfo []struct {
-			HighWatermark     int64  `json:"high_watermark"`
-			LiveHighWatermark *int64 `json:"live_high_watermark"`
-		} `json:"partition_info"`
-	}
-	out := must(t, http.StatusOK, "GET", base+"/api/v1/topics/"+topic, token, "")
-	if err := json.Unmarshal(out, &d); err != nil {
-		t.Fatalf("describe %s: %s %v", topic, out, err)
-	}
 	var n int64
-	for _, p := range d.PartitionInfo {
-		if p.LiveHighWatermark == nil {
-			t.Fatalf("describe %s: %s: no live high watermark", topic, out)
+	waitFor(t, 20*time.Second, "every partition of "+topic+" owned", func() (bool, string) {
+		var d struct {
+			PartitionInfo []struct {
+				LiveHighWatermark *int64 `json:"live_high_watermark"`
+			} `json:"partition_info"`
 		}
-		n += *p.LiveHighWatermark
-	}
+		out := must(t, http.StatusOK, "GET", base+"/api/v1/topics/"+topic, token, "")
+		if err := json.Unmarshal(out, &d); err != nil {
+			t.Fatalf("describe %s: %s %v", topic, out, err)
+		}
+		n = 0
+		for _, p := range d.PartitionInfo {
+			if p.LiveHighWatermark == nil {
+				return false, string(out)
+			}
+			n += *p.LiveHighWatermark
+		}
+		return true, ""
+	})
 	return n
 }
 

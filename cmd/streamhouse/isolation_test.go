@@ -360,7 +360,17 @@ func alphaState(t *testing.T, cell *devCell, token string) string {
 	for p := range 2 {
 		b.Write(must(t, http.StatusOK, "GET", api+fmt.Sprintf("/topics/a-orders/partitions/%d/records?offset=0", p), token, ""))
 	}
-	b.Write(must(t, http.StatusOK, "GET", api+"/groups/a-group", token, ""))
+	// The group's committed offsets (not its lag: the high watermark it
+	// is measured against moves when segments are flushed).
+	var group struct {
+		Offsets []struct {
+			Topic     string `json:"topic"`
+			Partition int32  `json:"partition"`
+			Committed int64  `json:"committed"`
+		} `json:"offsets"`
+	}
+	_ = json.Unmarshal(must(t, http.StatusOK, "GET", api+"/groups/a-group", token, ""), &group)
+	fmt.Fprintf(&b, " offsets=%+v ", group.Offsets)
 	b.Write(must(t, http.StatusOK, "GET", cell.schemas+"/subjects/a-orders-value/versions/1", token, ""))
 	b.Write(must(t, http.StatusOK, "GET", cell.schemas+"/validation/a-orders-value", token, ""))
 	var keys struct {

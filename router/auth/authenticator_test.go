@@ -77,7 +77,7 @@ type fixture struct {
 	user   registry.User
 }
 
-func openEmbedded(t *testing.T) registry.Store {
+func openEmbedded(t testing.TB) registry.Store {
 	t.Helper()
 	s, err := registry.OpenEmbedded(filepath.Join(t.TempDir(), "registry.db"))
 	if err != nil {
@@ -87,7 +87,7 @@ func openEmbedded(t *testing.T) registry.Store {
 	return s
 }
 
-func newFixture(t *testing.T, store registry.Store, cfg AuthenticatorConfig) *fixture {
+func newFixture(t testing.TB, store registry.Store, cfg AuthenticatorConfig) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	f := &fixture{store: store, acc: &countingAccounts{Accounts: store}, clock: &testClock{t: time.Now().UTC()}}
@@ -113,7 +113,7 @@ func newFixture(t *testing.T, store registry.Store, cfg AuthenticatorConfig) *fi
 }
 
 // key creates an API key of the tenant and returns its token.
-func (f *fixture) key(t *testing.T, role registry.Role, expires time.Time) (string, string) {
+func (f *fixture) key(t testing.TB, role registry.Role, expires time.Time) (string, string) {
 	t.Helper()
 	k, err := NewAPIKey()
 	if err != nil {
@@ -128,7 +128,7 @@ func (f *fixture) key(t *testing.T, role registry.Role, expires time.Time) (stri
 }
 
 // login creates a session and an access token in it.
-func (f *fixture) login(t *testing.T, role registry.Role) (string, string) {
+func (f *fixture) login(t testing.TB, role registry.Role) (string, string) {
 	t.Helper()
 	rt, err := NewRefreshToken()
 	if err != nil {
@@ -496,5 +496,27 @@ func TestAuthenticatorUnavailable(t *testing.T) {
 		if !registry.IsUnavailable(err) || errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("registry down: %v, want an unavailable error", err)
 		}
+	}
+}
+
+// BenchmarkAuthenticateCached is the per-request cost of authentication on
+// the produce path once a credential is cached (a SHA-256 of it and a map
+// lookup): an API key and an access token.
+func BenchmarkAuthenticateCached(b *testing.B) {
+	f := newFixture(b, openEmbedded(b), AuthenticatorConfig{CacheTTL: time.Hour})
+	key, _ := f.key(b, registry.RoleMember, time.Time{})
+	tok, _ := f.login(b, registry.RoleMember)
+	for _, c := range []struct{ name, cred string }{{"key", key}, {"token", tok}} {
+		b.Run(c.name, func(b *testing.B) {
+			if _, err := f.auth.Authenticate(b.Context(), c.cred); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.auth.Authenticate(b.Context(), c.cred); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

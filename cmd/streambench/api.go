@@ -39,15 +39,22 @@ var errRetry = errors.New("retry later")
 // api talks to a cell through its public APIs only: HTTP for admin and
 // produce, gRPC for fetch.
 type api struct {
-	base string // http://host:port
-	http *http.Client
-	conn *grpc.ClientConn
-	cons shv1.ConsumerServiceClient
+	base  string // http://host:port
+	token string // sent as a bearer credential on every request if set
+	http  *http.Client
+	conn  *grpc.ClientConn
+	cons  shv1.ConsumerServiceClient
 }
 
-func newAPI(httpURL, grpcAddr string, conns int) (*api, error) {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+// newAPI connects to a cell; token, if set, goes with every HTTP request
+// and gRPC call (a cell with authentication on).
+func newAPI(httpURL, grpcAddr, token string, conns int) (*api, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+	conn, err := grpc.NewClient(grpcAddr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", grpcAddr, err)
 	}
@@ -55,10 +62,11 @@ func newAPI(httpURL, grpcAddr string, conns int) (*api, error) {
 	tr.MaxIdleConns = conns
 	tr.MaxIdleConnsPerHost = conns
 	return &api{
-		base: httpURL,
-		http: &http.Client{Transport: tr, Timeout: time.Minute},
-		conn: conn,
-		cons: shv1.NewConsumerServiceClient(conn),
+		base:  httpURL,
+		token: token,
+		http:  &http.Client{Transport: tr, Timeout: time.Minute},
+		conn:  conn,
+		cons:  shv1.NewConsumerServiceClient(conn),
 	}, nil
 }
 
@@ -78,6 +86,9 @@ func (a *api) post(ctx context.Context, path string, query url.Values, contentTy
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -25,7 +25,7 @@ func (b *bench) withExternal(ctx context.Context, fn func(*cell, *api) error) er
 		dataDir = b.dir
 	}
 	c := &cell{opts: cellOptions{dataDir: dataDir}, httpURL: strings.TrimSuffix(e.http, "/"), grpcAddr: e.grpc, natsURL: e.nats}
-	a, err := newAPI(c.httpURL, c.grpcAddr, maxConcurrency)
+	a, err := newAPI(c.httpURL, c.grpcAddr, b.cfg.token, maxConcurrency)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@
 //
 //	streambench [--out bench-cell.md] [--step 2s] [--sizes 100,1024,10240]
 //	            [--partitions 1,16,256,4096] [--modes wal,object] [--pprof-dir DIR]
-//	            [--http URL --grpc ADDR --nats URL [--pid PID] [--data-dir DIR]]
+//	            [--http URL --grpc ADDR --nats URL [--pid PID] [--data-dir DIR] [--token KEY]]
 //
 // It builds and starts `streamhouse dev` cells itself (in a temporary
 // folder, on free loopback ports), or measures a running cell given with
@@ -64,6 +64,7 @@ type config struct {
 	pprofDir      string        // CPU and allocation profiles of the produce and fetch paths; "" for none
 	pprofTime     time.Duration // how long each profile samples
 	ext           externalCell  // a running cell to measure instead of starting cells
+	token         string        // API key or access token for the running cell; "" for none
 }
 
 // externalCell is a cell the harness connects to instead of starting its
@@ -105,8 +106,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.ext.nats, "nats", "", "the running cell's NATS URL, for the JetStream floor")
 	fs.IntVar(&c.ext.pid, "pid", 0, "the running cell's process id, for its memory (same machine, Linux)")
 	fs.StringVar(&c.ext.dataDir, "data-dir", "", "the running cell's data folder: the PUT floor writes there (default: the work folder)")
+	fs.StringVar(&c.token, "token", os.Getenv(tokenEnv), "API key or access token sent with every request to the running cell of --http (default $"+tokenEnv+")")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	tokenSet := false
+	fs.Visit(func(f *flag.Flag) { tokenSet = tokenSet || f.Name == "token" })
+	if tokenSet && !c.ext.set() {
+		// The harness's own cells run without authentication.
+		return c, errors.New("--token is for a running cell: give --http, --grpc and --nats too")
+	}
+	if !c.ext.set() {
+		c.token = "" // $STREAMHOUSE_TOKEN is for a running cell only
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())

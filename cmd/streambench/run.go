@@ -217,7 +217,7 @@ func (b *bench) withCell(ctx context.Context, name, label string, leaseTTL time.
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	a, err := newAPI(c.httpURL, c.grpcAddr, maxConcurrency)
+	a, err := newAPI(c.httpURL, c.grpcAddr, "", maxConcurrency) // its cells run without authentication
 	if err != nil {
 		c.kill()
 		return err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/billing"
+	"github.com/streamhouse/streamhouse/registry"
 	"github.com/streamhouse/streamhouse/router/auth"
 )
 
@@ -43,13 +44,19 @@ func (h *Handler) hours(ctx context.Context, tenant int64, month time.Time) ([]b
 	if err != nil {
 		return nil, err
 	}
+	return BillingHours(rows), nil
+}
+
+// BillingHours converts the registry's usage rows to the hours billing
+// prices and exports, field by field.
+func BillingHours(rows []registry.HourUsageRow) []billing.HourUsage {
 	out := make([]billing.HourUsage, len(rows))
 	for i, r := range rows {
 		u := r.Usage
 		out[i] = billing.HourUsage{Hour: r.Hour, Usage: billing.Usage{RecordsProduced: u.RecordsProduced, BytesProduced: u.BytesProduced,
 			RecordsConsumed: u.RecordsConsumed, BytesConsumed: u.BytesConsumed, StorageByteHours: u.StorageByteHours}}
 	}
-	return out, nil
+	return out
 }
 
 // GET /api/v1/billing/usage?month=YYYY-MM

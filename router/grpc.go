@@ -298,8 +298,7 @@ func (s *consumerService) fetch(ctx context.Context, in *shv1.FetchRequest) (*sh
 	if resp.Code != wire.OK {
 		return nil, resp.Err()
 	}
-	s.cfg.Metrics.fetched(t.Name, resp.Records)
-	acct.servedRecords(tenant, resp.Records)
+	servedFetch(s.cfg.Metrics, acct, t.Name, tenant, resp.Records)
 	return fetchResponse(resp), nil
 }
 

@@ -234,8 +234,7 @@ func (sub *subscription) consume(ctx context.Context, stream grpc.ServerStreamin
 			}}}); err != nil {
 				return 0, err
 			}
-			sub.s.cfg.Metrics.fetched(sub.names[b.tp.TopicID], b.resp.Records)
-			sub.s.accounting().servedRecords(sub.tenant, b.resp.Records)
+			servedFetch(sub.s.cfg.Metrics, sub.s.accounting(), sub.names[b.tp.TopicID], sub.tenant, b.resp.Records)
 		case <-hb.C:
 			_, err := sub.s.cfg.Groups.Heartbeat(ctx, &wire.GroupRequest{TenantID: sub.tenant, Group: sub.in.GetGroup(),
 				MemberID: sub.memberID, Generation: sub.gen})

@@ -68,11 +68,15 @@ func (a accounting) served(tenant, records, bytes int64) {
 	}
 }
 
-// servedRecords is served for a fetched batch.
-func (a accounting) servedRecords(tenant int64, recs []wire.FetchedRecord) {
-	if len(recs) > 0 && (a.quotas != nil || a.usage != nil) {
-		a.served(tenant, int64(len(recs)), fetchedBytes(recs))
+// servedFetch books a fetch answer served whole: the metrics, the fetch
+// rate's charge and the usage meter, sizing its records once.
+func servedFetch(m *Metrics, a accounting, topic string, tenant int64, recs []wire.FetchedRecord) {
+	if len(recs) == 0 {
+		return
 	}
+	size := fetchedBytes(recs)
+	m.fetched(topic, len(recs), size)
+	a.served(tenant, int64(len(recs)), size)
 }
 
 // fetchedBytes is the metered size of fetched records: keys, values and

@@ -151,17 +151,13 @@ func (m *Metrics) produced(topic string, p *plan) {
 	tc.produceBytes.Add(float64(size))
 }
 
-// fetched counts the records of one fetch answer.
-func (m *Metrics) fetched(topic string, recs []wire.FetchedRecord) {
-	if m == nil || len(recs) == 0 {
+// fetched counts one fetch answer of records records, size bytes.
+func (m *Metrics) fetched(topic string, records int, size int64) {
+	if m == nil || records == 0 {
 		return
 	}
-	size := 0
-	for i := range recs {
-		size += recs[i].Size()
-	}
 	tc := m.topic(topic)
-	tc.fetchRecords.Add(float64(len(recs)))
+	tc.fetchRecords.Add(float64(records))
 	tc.fetchBytes.Add(float64(size))
 }
 

@@ -119,7 +119,7 @@ func TestNewMetrics(t *testing.T) {
 	}
 	var m *Metrics // nil records nothing and does not panic
 	m.produced("t", &plan{})
-	m.fetched("t", []wire.FetchedRecord{{Value: []byte("x")}})
+	m.fetched("t", 1, 1)
 	m.failed(apiHTTP, wire.Busy)
 	m.ForgetTopic("t")
 	m.wsFrame(wsProduceRoute, time.Now(), nil)

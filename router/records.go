@@ -163,8 +163,7 @@ func (rt *Router) fetchPage(ctx context.Context, tenant int64, t registry.Topic,
 	for i := range recs {
 		out.Records = append(out.Records, recordFrame(q.partition, &recs[i]))
 	}
-	rt.deps.Metrics.fetched(t.Name, recs)
-	rt.deps.accounting().servedRecords(tenant, recs)
+	servedFetch(rt.deps.Metrics, rt.deps.accounting(), t.Name, tenant, recs)
 	return out, nil
 }
 

@@ -299,7 +299,7 @@ func (s *wsServer) fetchLoop(ctx context.Context, cancel context.CancelCauseFunc
 			return
 		}
 		backoff = 0
-		s.rt.deps.Metrics.fetched(topic, resp.Records)
+		s.rt.deps.Metrics.fetched(topic, len(resp.Records), fetchedBytes(resp.Records))
 		for i := range resp.Records {
 			rec := &resp.Records[i]
 			if !push(wsOut{frame: recordFrame(req.Partition, rec), offset: rec.Offset,

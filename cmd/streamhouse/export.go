@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamhouse/streamhouse/account"
 	"github.com/streamhouse/streamhouse/billing"
 	"github.com/streamhouse/streamhouse/registry"
 )
@@ -216,7 +217,7 @@ func (j *exportJob) exportTenant(ctx context.Context, t registry.Tenant, from, n
 	if err != nil {
 		return 0, fmt.Errorf("read usage from %s: %w", from.Format(time.RFC3339), err)
 	}
-	return billing.PushClosedHours(ctx, j.cfg.exporter, customer, t.ID, billingHours(rows), closedBy)
+	return billing.PushClosedHours(ctx, j.cfg.exporter, customer, t.ID, account.BillingHours(rows), closedBy)
 }
 
 // validateBillingExport checks the router's export settings: none, or a

@@ -67,24 +67,3 @@ func usageCounts(u billing.Usage) registry.UsageCounts {
 		StorageByteHours: u.StorageByteHours,
 	}
 }
-
-// billingUsage converts the registry's UsageCounts to billing's Usage.
-func billingUsage(c registry.UsageCounts) billing.Usage {
-	return billing.Usage{
-		RecordsProduced:  c.RecordsProduced,
-		BytesProduced:    c.BytesProduced,
-		RecordsConsumed:  c.RecordsConsumed,
-		BytesConsumed:    c.BytesConsumed,
-		StorageByteHours: c.StorageByteHours,
-	}
-}
-
-// billingHours converts registry usage rows to the hours Plan.Invoice
-// prices.
-func billingHours(rows []registry.HourUsageRow) []billing.HourUsage {
-	out := make([]billing.HourUsage, len(rows))
-	for i, r := range rows {
-		out[i] = billing.HourUsage{Hour: r.Hour, Usage: billingUsage(r.Usage)}
-	}
-	return out
-}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamhouse/streamhouse/account"
 	"github.com/streamhouse/streamhouse/billing"
 	"github.com/streamhouse/streamhouse/internal/pgtest"
 	"github.com/streamhouse/streamhouse/registry"
@@ -86,7 +87,7 @@ func registryHours(t *testing.T, reg registry.Store, tenant int64) []billing.Hou
 	if err != nil {
 		t.Fatal(err)
 	}
-	return billingHours(rows)
+	return account.BillingHours(rows)
 }
 
 func wantHours(t *testing.T, what string, got []billing.HourUsage, want ...billing.HourUsage) {
@@ -283,11 +284,11 @@ func TestMeterUsageConversions(t *testing.T) {
 	if c != (registry.UsageCounts{RecordsProduced: 1, BytesProduced: 2, RecordsConsumed: 3, BytesConsumed: 4, StorageByteHours: 5}) {
 		t.Fatalf("usageCounts = %+v", c)
 	}
-	if billingUsage(c) != u {
-		t.Fatalf("billingUsage(usageCounts(u)) = %+v, want %+v", billingUsage(c), u)
+	if back := account.BillingHours([]registry.HourUsageRow{{Usage: c}}); back[0].Usage != u {
+		t.Fatalf("BillingHours(usageCounts(u)) = %+v, want %+v", back[0].Usage, u)
 	}
-	if got := billingHours(nil); len(got) != 0 {
-		t.Fatalf("billingHours(nil) = %v", got)
+	if got := account.BillingHours(nil); len(got) != 0 {
+		t.Fatalf("BillingHours(nil) = %v", got)
 	}
 	m, err := newMeter(nil, -time.Second, nil, nil)
 	if err == nil || m != nil {
